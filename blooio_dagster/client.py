@@ -1,0 +1,499 @@
+"""``BlooioClient``: an authenticated httpx client for Blooio's V2 API, with complete paging.
+
+All HTTP goes through :meth:`BlooioClient._get`, which paces, retries and turns every failure
+into one of the errors in :mod:`blooio_dagster.errors`. Paging logic lives in
+:mod:`blooio_dagster.crawl`; this module only fetches and validates pages for it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from types import TracebackType
+from typing import Any, Literal, Self
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from blooio_dagster.crawl import Chat, ChatCrawler, CrawlProgress
+from blooio_dagster.errors import (
+    BlooioAuthError,
+    BlooioConfigError,
+    BlooioConnectionError,
+    BlooioRateLimitError,
+    BlooioRequestError,
+    BlooioResponseError,
+    BlooioServerError,
+)
+from blooio_dagster.pacing import RequestPacer
+from blooio_dagster.retry import (
+    backoff_seconds,
+    is_retryable_exception,
+    is_retryable_status,
+    retry_after_seconds,
+)
+
+logger = logging.getLogger("blooio_dagster")
+
+DEFAULT_BASE_URL = "https://backend.blooio.com/v2/api"
+MAX_PAGE_SIZE = 200
+SORTS = ("recent", "oldest")
+Sort = Literal["recent", "oldest"]
+
+try:
+    __version__ = version("blooio-dagster")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0+unknown"
+
+USER_AGENT = f"blooio-dagster/{__version__}"
+
+
+@dataclass(frozen=True)
+class ChatCrawlResult:
+    """Every chat a crawl found, with what the crawl cost (for metadata and logs)."""
+
+    chats: list[Chat]
+    pages: int
+    refetched_pages: int
+    passes: int
+    retries: int
+    elapsed_seconds: float
+
+
+class _RetryCounter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
+def to_epoch_ms(moment: datetime | int, name: str = "active_since") -> int:
+    """An aware datetime or epoch milliseconds as epoch milliseconds."""
+    if isinstance(moment, bool) or not isinstance(moment, datetime | int):
+        raise BlooioConfigError(
+            f"{name} must be a timezone-aware datetime or epoch milliseconds (int), "
+            f"got {type(moment).__name__}."
+        )
+    if isinstance(moment, int):
+        return moment
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise BlooioConfigError(
+            f"{name} must be timezone-aware (for example datetime(2026, 1, 1, tzinfo=UTC)); "
+            "a naive datetime is ambiguous."
+        )
+    return int(moment.timestamp() * 1000)
+
+
+def validate_settings(
+    *,
+    base_url: str,
+    timeout: float,
+    max_retries: int,
+    page_size: int,
+    max_concurrency: int,
+    requests_per_second: float | None,
+) -> None:
+    """Refuse settings no request could succeed with; each message names the setting."""
+
+    def whole(name: str, value: object, low: int, high: int | None = None) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BlooioConfigError(f"{name} must be a whole number, got {value!r}.")
+        if value < low or (high is not None and value > high):
+            allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise BlooioConfigError(f"{name} must be {allowed}, got {value}.")
+
+    whole("page_size", page_size, 1, MAX_PAGE_SIZE)
+    whole("max_retries", max_retries, 0)
+    whole("max_concurrency", max_concurrency, 1)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise BlooioConfigError(f"timeout must be a number of seconds above 0, got {timeout!r}.")
+    if requests_per_second is not None and (
+        isinstance(requests_per_second, bool)
+        or not isinstance(requests_per_second, int | float)
+        or not requests_per_second > 0
+    ):
+        raise BlooioConfigError(
+            f"requests_per_second must be above 0, or None for no cap; got {requests_per_second!r}."
+        )
+    check_base_url(base_url)
+
+
+def check_base_url(base_url: str) -> None:
+    """Refuse a base URL that is not http(s), or plain http to a host that is not loopback."""
+    parts = urlsplit(base_url) if isinstance(base_url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BlooioConfigError(
+            f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, got {base_url!r}."
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise BlooioConfigError(
+            f"base_url {base_url!r} uses plain http to {parts.hostname}, which would send the "
+            "API key in clear text. Use https, or http only to a loopback address (127.0.0.1, "
+            "localhost, ::1) such as the bundled test server."
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _validate_api_key(api_key: object) -> str:
+    if not isinstance(api_key, str) or not api_key:
+        raise BlooioConfigError(
+            "api_key is empty. Set BLOOIO_API_KEY to your organization's key (bl_live_... or "
+            "bl_test_...)."
+        )
+    if api_key != api_key.strip() or any(ch.isspace() for ch in api_key):
+        raise BlooioConfigError(
+            "api_key contains whitespace (often a trailing newline from a file or a shell). "
+            "Remove it from BLOOIO_API_KEY."
+        )
+    if not api_key.isascii() or not api_key.isprintable():
+        raise BlooioConfigError("api_key contains characters an HTTP header cannot carry.")
+    return api_key
+
+
+class BlooioClient:
+    """A client for Blooio's V2 API that reads complete chat lists quickly and politely.
+
+    Usage::
+
+        with BlooioClient(os.environ["BLOOIO_API_KEY"]) as client:
+            chats = client.list_chats()
+
+    Args:
+        api_key: the organization's API key, sent as a bearer token and shown nowhere.
+        base_url: the API root; ``http://`` only to loopback addresses.
+        timeout: seconds to wait for connect, read, write and pool, per attempt.
+        max_retries: retries after the first attempt, for connection errors, timeouts,
+            408, 429, 5xx and bodies that are not valid JSON.
+        page_size: chats per request, 1 to 200.
+        max_concurrency: page requests in flight at once during a crawl.
+        requests_per_second: a hard cap on request rate; ``None`` learns the limit from 429s.
+        transport: an httpx transport to use instead of the network (for tests).
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        page_size: int = MAX_PAGE_SIZE,
+        max_concurrency: int = 8,
+        requests_per_second: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        base_url = base_url.rstrip("/") if isinstance(base_url, str) else base_url
+        validate_settings(
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            page_size=page_size,
+            max_concurrency=max_concurrency,
+            requests_per_second=requests_per_second,
+        )
+        self._api_key = _validate_api_key(api_key)
+        self.base_url = base_url
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.page_size = page_size
+        self.max_concurrency = max_concurrency
+        self.requests_per_second = requests_per_second
+        self._pacer = RequestPacer(max_concurrency, requests_per_second)
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers={
+                "Authorization": f"Bearer {self._api_key}",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+            timeout=self.timeout,
+            limits=httpx.Limits(
+                max_connections=max_concurrency, max_keepalive_connections=max_concurrency
+            ),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"BlooioClient(base_url={self.base_url!r}, page_size={self.page_size}, "
+            f"max_concurrency={self.max_concurrency}, "
+            f"requests_per_second={self.requests_per_second!r}, max_retries={self.max_retries})"
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool. The client cannot be used afterwards."""
+        self._http.close()
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    def get_chats_page(
+        self, *, limit: int, offset: int, q: str | None = None, sort: Sort = "recent"
+    ) -> dict[str, Any]:
+        """One raw ``GET /chats`` page: ``{"chats": [...], "pagination": {...}}``.
+
+        The shape is checked (see :class:`BlooioResponseError`); unknown fields are kept.
+        """
+        return self._chats_page(limit=limit, offset=offset, q=q, sort=sort, retries=None)
+
+    def get_chat(self, chat_id: str) -> dict[str, Any]:
+        """One chat (``GET /chats/{chat_id}``), including ``first_message_time``."""
+        if not isinstance(chat_id, str) or not chat_id:
+            raise BlooioConfigError(f"chat_id must be a non-empty string, got {chat_id!r}.")
+        path = f"/chats/{quote(chat_id, safe='')}"
+        payload = self._get(path, {}, retries=None)
+        if not isinstance(payload, dict):
+            raise BlooioResponseError("expected a JSON object", path)
+        return payload
+
+    def crawl_chats(
+        self,
+        *,
+        q: str | None = None,
+        sort: Sort = "recent",
+        active_since: datetime | int | None = None,
+        on_progress: Callable[[CrawlProgress], None] | None = None,
+    ) -> ChatCrawlResult:
+        """Like :meth:`list_chats`, returning also what the crawl cost.
+
+        ``on_progress`` is called after every page (from worker threads) with a
+        :class:`~blooio_dagster.crawl.CrawlProgress`.
+        """
+        _check_sort(sort)
+        if q is not None and not isinstance(q, str):
+            raise BlooioConfigError(f"q must be a string or None, got {q!r}.")
+        since_ms = None if active_since is None else to_epoch_ms(active_since)
+        retries = _RetryCounter()
+
+        def fetch(offset: int, limit: int) -> tuple[list[Chat], int | None]:
+            # Always newest first: only that order lets the crawl catch chats that move.
+            page = self._chats_page(limit=limit, offset=offset, q=q, sort="recent", retries=retries)
+            total = page.get("pagination", {}).get("total")
+            return page["chats"], total
+
+        crawler = ChatCrawler(
+            fetch,
+            page_size=self.page_size,
+            max_concurrency=self.max_concurrency,
+            on_progress=on_progress,
+        )
+        chats = crawler.crawl(active_since=since_ms)
+        if sort == "oldest":
+            chats.reverse()
+        stats = crawler.stats
+        return ChatCrawlResult(
+            chats=chats,
+            pages=stats.pages,
+            refetched_pages=stats.refetched_pages,
+            passes=stats.passes,
+            retries=retries.count,
+            elapsed_seconds=stats.elapsed_seconds,
+        )
+
+    def list_chats(
+        self,
+        *,
+        q: str | None = None,
+        sort: Sort = "recent",
+        active_since: datetime | int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every chat of the organization exactly once, in its newest state, as Blooio sent it.
+
+        Complete even while the list changes during paging (chats moving to the front, new
+        chats, a moving ``pagination.total``); see :mod:`blooio_dagster.crawl` for how.
+
+        Args:
+            q: only chats whose phone/email or contact name matches.
+            sort: ``"recent"`` (newest first) or ``"oldest"``; orders the result.
+            active_since: only chats with ``last_message_time`` at or after this moment (an
+                aware datetime or epoch ms); paging stops once the crawl is past it.
+        """
+        return self.crawl_chats(q=q, sort=sort, active_since=active_since).chats
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _chats_page(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        q: str | None,
+        sort: str,
+        retries: _RetryCounter | None,
+    ) -> dict[str, Any]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise BlooioConfigError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit!r}.")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise BlooioConfigError(f"offset must be a whole number >= 0, got {offset!r}.")
+        _check_sort(sort)
+        params: dict[str, str | int] = {"limit": limit, "offset": offset, "sort": sort}
+        if q is not None:
+            params["q"] = q
+        payload = self._get("/chats", params, retries=retries, offset=offset)
+        _check_chats_page(payload, offset)
+        return payload  # type: ignore[no-any-return]
+
+    def _get(
+        self,
+        path: str,
+        params: dict[str, str | int],
+        *,
+        retries: _RetryCounter | None,
+        offset: int | None = None,
+    ) -> Any:
+        """GET ``path`` and decode its JSON, with pacing and retries; raises BlooioError."""
+        attempts = self.max_retries + 1
+        where = f"{path} (offset {offset})" if offset is not None else path
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            started = time.monotonic()
+            with self._pacer.slot():
+                try:
+                    response = self._http.get(path, params=params)
+                except httpx.TransportError as exc:
+                    if not is_retryable_exception(exc) or last:
+                        raise BlooioConnectionError(
+                            attempts, self.base_url, self._redact(_describe(exc))
+                        ) from None
+                    failure, wait = _describe(exc), backoff_seconds(attempt)
+                    response = None
+            if response is not None:
+                logger.debug(
+                    "GET %s -> %s in %.3fs", where, response.status_code, time.monotonic() - started
+                )
+                status = response.status_code
+                if status == 429:
+                    hinted = retry_after_seconds(response.headers)
+                    self._pacer.record_rate_limited(hinted)
+                    if last:
+                        raise BlooioRateLimitError(attempts, path)
+                    failure, wait = (
+                        "HTTP 429",
+                        hinted if hinted is not None else backoff_seconds(attempt),
+                    )
+                elif is_retryable_status(status):
+                    if last:
+                        raise BlooioServerError(
+                            status, attempts, self._api_message(response)[0], path
+                        )
+                    hinted = retry_after_seconds(response.headers)
+                    failure = f"HTTP {status}"
+                    wait = hinted if hinted is not None else backoff_seconds(attempt)
+                elif status >= 400:
+                    message, code = self._api_message(response)
+                    if status in (401, 403):
+                        raise BlooioAuthError(status, message)
+                    raise BlooioRequestError(status, message, code, path)
+                else:
+                    self._pacer.record_success()
+                    try:
+                        return json.loads(response.content)
+                    except ValueError:
+                        if last:
+                            raise BlooioResponseError(
+                                f"the body is not valid JSON ({len(response.content)} bytes; "
+                                f"cut off?) on all {attempts} attempts",
+                                path,
+                                offset,
+                            ) from None
+                        failure, wait = "a body that is not valid JSON", backoff_seconds(attempt)
+            if retries is not None:
+                retries.add()
+            logger.warning(
+                "Blooio: %s for GET %s; retrying in %.2fs (attempt %d of %d).",
+                failure,
+                where,
+                wait,
+                attempt + 1,
+                attempts,
+            )
+            time.sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _api_message(self, response: httpx.Response) -> tuple[str | None, str | None]:
+        """The API's ``message`` and ``code`` from an error body, or a short text excerpt."""
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            text = response.text.strip()[:200]
+            return (self._redact(text) or None), None
+        if not isinstance(body, dict):
+            return None, None
+        message, code = body.get("message"), body.get("code")
+        return (
+            self._redact(str(message)) if message is not None else None,
+            self._redact(str(code)) if code is not None else None,
+        )
+
+    def _redact(self, text: str) -> str:
+        # A misbehaving proxy may echo request headers into a body we quote.
+        return text.replace(self._api_key, "[redacted]")
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    detail = str(exc)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _check_sort(sort: object) -> None:
+    if sort not in SORTS:
+        raise BlooioConfigError(f"sort must be 'recent' or 'oldest', got {sort!r}.")
+
+
+def _check_chats_page(payload: Any, offset: int) -> None:
+    """Raise BlooioResponseError unless ``payload`` is a documented ``GET /chats`` page."""
+
+    def bad(problem: str) -> BlooioResponseError:
+        return BlooioResponseError(problem, "/chats", offset)
+
+    if not isinstance(payload, dict):
+        raise bad(f"expected a JSON object, got {type(payload).__name__}")
+    chats = payload.get("chats")
+    if not isinstance(chats, list):
+        raise bad(f"'chats' must be a list, got {type(chats).__name__}")
+    for index, chat in enumerate(chats):
+        if not isinstance(chat, dict):
+            raise bad(f"chats[{index}] must be an object, got {type(chat).__name__}")
+        chat_id = chat.get("id")
+        if not isinstance(chat_id, str) or not chat_id:
+            raise bad(f"chats[{index}] has no string 'id' (got {chat_id!r})")
+        moment = chat.get("last_message_time")
+        if moment is not None and (isinstance(moment, bool) or not isinstance(moment, int)):
+            raise bad(
+                f"chats[{index}] ('{chat_id}') has last_message_time {moment!r}; "
+                "expected epoch milliseconds"
+            )
+    pagination = payload.get("pagination", {})
+    if not isinstance(pagination, dict):
+        raise bad(f"'pagination' must be an object, got {type(pagination).__name__}")
+    total = pagination.get("total")
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+        raise bad(f"'pagination.total' must be a whole number >= 0, got {total!r}")

@@ -1,0 +1,102 @@
+"""Every error the Blooio client raises, under one base class.
+
+None of these messages ever contains the API key: they are built from the status, the
+API's own error body, the request path and the query, never from request headers.
+"""
+
+from __future__ import annotations
+
+
+class BlooioError(Exception):
+    """Base class of every error raised by blooio-dagster's Blooio client."""
+
+
+class BlooioConfigError(BlooioError, ValueError):
+    """A client setting or argument was invalid; raised before any request is sent."""
+
+
+class BlooioAuthError(BlooioError):
+    """Blooio rejected the API key (HTTP 401 or 403)."""
+
+    def __init__(self, status_code: int, api_message: str | None) -> None:
+        self.status_code = status_code
+        self.api_message = api_message
+        if status_code == 401:
+            what = "Blooio rejected the API key (HTTP 401: missing or invalid)."
+        else:
+            what = "The API key is valid but not allowed to do this (HTTP 403: permission denied)."
+        detail = f" The API said: {api_message!r}." if api_message else ""
+        super().__init__(
+            f"{what}{detail} Check BLOOIO_API_KEY (or the resource's api_key): it must be a "
+            "current key of your organization, such as bl_live_... or bl_test_..."
+        )
+
+
+class BlooioRequestError(BlooioError):
+    """Blooio refused the request as invalid (a 4xx other than 401, 403, 408 and 429)."""
+
+    def __init__(
+        self, status_code: int, api_message: str | None, api_code: str | None, path: str
+    ) -> None:
+        self.status_code = status_code
+        self.api_message = api_message
+        self.api_code = api_code
+        self.path = path
+        code = f", code {api_code!r}" if api_code else ""
+        said = api_message or "no message"
+        super().__init__(f"Blooio refused GET {path} with HTTP {status_code}{code}: {said}")
+
+
+class BlooioRateLimitError(BlooioError):
+    """Blooio kept answering 429 (rate limited) after every retry."""
+
+    def __init__(self, attempts: int, path: str) -> None:
+        self.attempts = attempts
+        self.path = path
+        super().__init__(
+            f"Blooio rate-limited GET {path} on all {attempts} attempts (HTTP 429). Lower "
+            "max_concurrency or set requests_per_second below your organization's limit, "
+            "or raise max_retries."
+        )
+
+
+class BlooioServerError(BlooioError):
+    """Blooio failed with 5xx (or 408) on every attempt."""
+
+    def __init__(self, status_code: int, attempts: int, api_message: str | None, path: str) -> None:
+        self.status_code = status_code
+        self.attempts = attempts
+        self.api_message = api_message
+        self.path = path
+        said = f": {api_message}" if api_message else ""
+        super().__init__(
+            f"Blooio failed GET {path} with HTTP {status_code}{said} after {attempts} attempts. "
+            "This is on Blooio's side; try again later, or raise max_retries."
+        )
+
+
+class BlooioConnectionError(BlooioError):
+    """Blooio could not be reached, or timed out, on every attempt."""
+
+    def __init__(self, attempts: int, base_url: str, cause: str) -> None:
+        self.attempts = attempts
+        self.base_url = base_url
+        super().__init__(
+            f"Could not reach Blooio at {base_url} after {attempts} attempts ({cause}). Check "
+            "the network and base_url (BLOOIO_BASE_URL), or raise timeout."
+        )
+
+
+class BlooioResponseError(BlooioError):
+    """Blooio answered with something that is not the documented response shape."""
+
+    def __init__(self, problem: str, path: str, offset: int | None = None) -> None:
+        self.problem = problem
+        self.path = path
+        self.offset = offset
+        where = f" at offset {offset}" if offset is not None else ""
+        super().__init__(
+            f"Blooio's response to GET {path}{where} is not in the documented shape: {problem}. "
+            "If base_url points at something other than Blooio's V2 API, fix it; otherwise "
+            "report this to Blooio."
+        )

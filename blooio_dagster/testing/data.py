@@ -1,0 +1,200 @@
+"""Deterministic synthetic Blooio chats: phone, email and group chats with unicode text.
+
+Every field of the ``GET /chats`` reference appears, with nulls where the API has them:
+contacts without a name, chats nobody answered (no outbound message), chats where the
+customer never wrote (no inbound message), groups without a name, and a few chat backgrounds.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+DAY_MS = 86_400_000
+
+_FIRST_NAMES = [
+    "Ana",
+    "José",
+    "Zoë",
+    "Søren",
+    "Chloé",
+    "Mateus",
+    "Ngozi",
+    "Aiyana",
+    "Łukasz",
+    "Ayşe",
+    "李雷",
+    "さくら",
+    "Дмитрий",
+    "Οδυσσέας",
+    "محمد",
+    "Priya",
+    "Nguyễn",
+    "Björk",
+    "Kwame",
+    "Maëlle",
+]
+_LAST_NAMES = [
+    "García",
+    "Müller",
+    "O'Brien",
+    "Nakamura",
+    "Kowalski",
+    "Dubois",
+    "Okafor",
+    "Haddad",
+    "Øvergaard",
+    "Van der Berg",
+    "Smith",
+    "Ivanova",
+    "王",
+    "Fernández",
+    "Thompson",
+]
+_TEXTS = [
+    "Hi! Is my order on its way?",
+    "Thanks, that worked 🙌",
+    "Can we move the appointment to Friday?",
+    "¿Tienen envío a México?",
+    "Merci beaucoup !",
+    "Your code is 482913",
+    "Our store opens at 9am tomorrow.",
+    "Ça marche, à demain",
+    "請問營業時間是？",  # noqa: RUF001 (a real Chinese question mark)
+    "👍",
+    "Following up on the quote: any questions?",
+    'He said "call me" & left 🤷',
+    "Line one\nline two",
+]
+_GROUP_NAMES = [
+    "Support squad 🛟",
+    "Équipe Paris",
+    "Wedding planning 💍",
+    "東京チーム",
+    "Ops on-call",
+]
+
+
+def generate_chats(count: int, seed: int, now_ms: int) -> list[dict[str, Any]]:
+    """``count`` chats whose last messages fall in the year before ``now_ms``, newest first.
+
+    Activity is skewed to recent days (about a sixtieth of the chats per day near ``now``),
+    like a real inbox. The same ``count``, ``seed`` and ``now_ms`` always give the same chats.
+    """
+    rng = random.Random(seed)
+    chats = [_chat(index, rng, now_ms) for index in range(count)]
+    chats.sort(key=sort_key)
+    return chats
+
+
+def sort_key(chat: dict[str, Any]) -> tuple[int, str]:
+    """Newest first; equal times by id, so the order is total and stable."""
+    return (-chat["last_message_time"], chat["id"])
+
+
+def _chat(index: int, rng: random.Random, now_ms: int) -> dict[str, Any]:
+    kind = rng.choices(("phone", "email", "group"), weights=(70, 20, 10))[0]
+    # Exponential ages with a 60-day mean, cut at a year: busy recent days, a long tail.
+    age_ms = min(int(rng.expovariate(1 / 60) * DAY_MS), 365 * DAY_MS - 1)
+    last_time = now_ms - age_ms
+    mix = rng.random()
+    inbound = 0 if mix < 0.1 else rng.randint(1, 40)
+    outbound = 0 if 0.1 <= mix < 0.2 else rng.randint(1, 40)
+    if inbound == 0:
+        direction = "outbound"
+    elif outbound == 0:
+        direction = "inbound"
+    else:
+        direction = rng.choice(("inbound", "outbound"))
+    earlier = last_time - rng.randint(1_000, 3 * DAY_MS)
+    chat: dict[str, Any] = {
+        "id": "",
+        "type": kind,
+        "is_group": kind == "group",
+        "group_id": None,
+        "group_name": None,
+        "contact": None,
+        "message_count": inbound + outbound,
+        "inbound_count": inbound,
+        "outbound_count": outbound,
+        "background_url": None,
+        "background_id": None,
+        "last_message_time": last_time,
+        "last_inbound_time": None
+        if inbound == 0
+        else (last_time if direction == "inbound" else earlier),
+        "last_outbound_time": None
+        if outbound == 0
+        else (last_time if direction == "outbound" else earlier),
+        "last_message": {
+            "message_id": f"msg_{index:06d}{rng.getrandbits(32):08x}",
+            "text": None if rng.random() < 0.05 else rng.choice(_TEXTS),
+            "direction": direction,
+            "time_sent": last_time,
+        },
+    }
+    name = f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"
+    if kind == "group":
+        chat["id"] = chat["group_id"] = f"grp_{index:08x}"
+        chat["group_name"] = None if rng.random() < 0.3 else rng.choice(_GROUP_NAMES)
+        chat["member_count"] = rng.randint(3, 12)
+    else:
+        if kind == "phone":
+            chat["id"] = f"+1{2_000_000_000 + index * 7 % 8_000_000_000:010d}"
+        else:
+            chat["id"] = f"customer{index}@example.com"
+        if rng.random() >= 0.05:
+            chat["contact"] = {
+                "contact_id": f"ct_{index:08x}",
+                "name": None if rng.random() < 0.2 else name,
+                "identifier": chat["id"],
+            }
+    if rng.random() < 0.1:
+        chat["background_id"] = f"bg_{index:06x}"
+        chat["background_url"] = f"https://cdn.example.com/backgrounds/{index:06x}.png"
+    chat["first_message_time"] = min(earlier, last_time) - rng.randint(0, 30 * DAY_MS)
+    return chat
+
+
+def receive_message(chat: dict[str, Any], rng: random.Random, at_ms: int, serial: int) -> None:
+    """Record a new message on ``chat`` at ``at_ms``, in either direction, as the API would."""
+    direction = rng.choice(("inbound", "outbound"))
+    chat["message_count"] = chat.get("message_count", 0) + 1
+    chat[f"{direction}_count"] = chat.get(f"{direction}_count", 0) + 1
+    chat[f"last_{direction}_time"] = at_ms
+    chat["last_message_time"] = at_ms
+    chat["last_message"] = {
+        "message_id": f"msg_live{serial:010d}",
+        "text": rng.choice(_TEXTS),
+        "direction": direction,
+        "time_sent": at_ms,
+    }
+
+
+def new_chat(serial: int, rng: random.Random, at_ms: int) -> dict[str, Any]:
+    """A chat that did not exist before, whose first message arrives at ``at_ms``."""
+    direction = rng.choice(("inbound", "outbound"))
+    chat_id = f"+1{9_000_000_000 + serial:010d}"
+    return {
+        "id": chat_id,
+        "type": "phone",
+        "is_group": False,
+        "group_id": None,
+        "group_name": None,
+        "contact": {"contact_id": f"ct_new{serial:06d}", "name": None, "identifier": chat_id},
+        "message_count": 1,
+        "inbound_count": int(direction == "inbound"),
+        "outbound_count": int(direction == "outbound"),
+        "background_url": None,
+        "background_id": None,
+        "last_message_time": at_ms,
+        "last_inbound_time": at_ms if direction == "inbound" else None,
+        "last_outbound_time": at_ms if direction == "outbound" else None,
+        "last_message": {
+            "message_id": f"msg_new{serial:010d}",
+            "text": rng.choice(_TEXTS),
+            "direction": direction,
+            "time_sent": at_ms,
+        },
+        "first_message_time": at_ms,
+    }

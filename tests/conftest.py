@@ -1,0 +1,62 @@
+"""Shared fixtures: a real local Blooio server per test, and clients pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from blooio_dagster import BlooioClient
+from blooio_dagster.testing import BlooioTestServer
+
+ServerFactory = Callable[..., BlooioTestServer]
+ClientFactory = Callable[..., BlooioClient]
+
+
+@pytest.fixture
+def start_server() -> Iterator[ServerFactory]:
+    """Start ``BlooioTestServer(**kwargs)``; every server started is stopped after the test."""
+    started: list[BlooioTestServer] = []
+
+    def start(**kwargs: Any) -> BlooioTestServer:
+        server = BlooioTestServer(**kwargs).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server: ServerFactory) -> BlooioTestServer:
+    """A fault-free server with 1,000 chats."""
+    return start_server(chats=1000, seed=7)
+
+
+@pytest.fixture
+def client_for() -> Iterator[Callable[..., BlooioClient]]:
+    """``client_for(server, **settings)``: a client for a test server, closed after the test."""
+    clients: list[BlooioClient] = []
+
+    def make(server: BlooioTestServer, **settings: Any) -> BlooioClient:
+        client = BlooioClient(server.api_key, base_url=server.base_url, **settings)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture(autouse=True)
+def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exponential backoff at a hundredth of its real scale, so retry tests stay quick.
+
+    Server-sent Retry-After waits are untouched: tests that check them see real waits.
+    """
+    import blooio_dagster.retry as retry
+
+    monkeypatch.setattr(retry, "BACKOFF_BASE_SECONDS", retry.BACKOFF_BASE_SECONDS / 100)
+    monkeypatch.setattr(retry, "BACKOFF_CAP_SECONDS", retry.BACKOFF_CAP_SECONDS / 100)

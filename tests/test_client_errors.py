@@ -1,0 +1,415 @@
+"""Errors, retries, refused input and the secrecy of the API key."""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from blooio_dagster import (
+    BlooioAuthError,
+    BlooioClient,
+    BlooioConfigError,
+    BlooioConnectionError,
+    BlooioError,
+    BlooioRateLimitError,
+    BlooioRequestError,
+    BlooioResponseError,
+    BlooioServerError,
+    __version__,
+)
+from blooio_dagster.retry import MAX_RETRY_AFTER_SECONDS, retry_after_seconds
+from blooio_dagster.testing import BlooioTestServer, Faults
+from tests.conftest import ClientFactory, ServerFactory
+
+KEY = "bl_test_TOPSECRET0123456789abcdef"
+BAD_SORT: Any = "newest"  # typed Any: the tests pass what a type checker would refuse
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def mock_client(handler: Handler, **settings: Any) -> BlooioClient:
+    """A client whose requests go to ``handler`` instead of a socket (narrow unit tests)."""
+    return BlooioClient(KEY, transport=httpx.MockTransport(handler), **settings)
+
+
+def page(chats: list[dict[str, Any]], total: int | None = None) -> dict[str, Any]:
+    return {"chats": chats, "pagination": {"limit": 200, "offset": 0, "total": total or len(chats)}}
+
+
+# -- errors over the real server --------------------------------------------------------------
+
+
+def test_a_rejected_key_raises_auth_error_without_retrying(server: BlooioTestServer) -> None:
+    with BlooioClient("bl_test_wrong", base_url=server.base_url) as client:
+        with pytest.raises(BlooioAuthError) as caught:
+            client.list_chats()
+
+    assert caught.value.status_code == 401
+    assert "BLOOIO_API_KEY" in str(caught.value)
+    assert "Authentication required or invalid" in str(caught.value)
+    assert len(server.requests) == 1
+
+
+def test_not_found_is_a_request_error_with_the_api_message(
+    server: BlooioTestServer, client_for: ClientFactory
+) -> None:
+    with pytest.raises(BlooioRequestError) as caught:
+        client_for(server).get_chat("+19999999999")
+
+    assert caught.value.status_code == 404
+    assert caught.value.api_code == "chat_not_found"
+    assert "Chat +19999999999 not found" in str(caught.value)
+    assert len(server.requests) == 1
+
+
+def test_5xx_on_every_attempt_raises_server_error_with_the_attempt_count(
+    start_server: ServerFactory, client_for: ClientFactory
+) -> None:
+    server = start_server(chats=10, faults=Faults(server_error_rate=1.0))
+
+    with pytest.raises(BlooioServerError) as caught:
+        client_for(server, max_retries=3).list_chats()
+
+    assert caught.value.attempts == 4
+    assert "after 4 attempts" in str(caught.value)
+    assert len(server.requests) == 4
+
+
+def test_bodies_cut_off_on_every_attempt_are_reported_with_the_offset(
+    start_server: ServerFactory, client_for: ClientFactory
+) -> None:
+    server = start_server(chats=10, faults=Faults(truncated_body_rate=1.0))
+
+    with pytest.raises(BlooioResponseError) as caught:
+        client_for(server, max_retries=2).get_chats_page(limit=5, offset=5)
+
+    assert "not valid JSON" in str(caught.value)
+    assert "at offset 5" in str(caught.value)
+    assert len(server.requests) == 3
+
+
+def test_an_unreachable_server_raises_connection_error(start_server: ServerFactory) -> None:
+    server = start_server(chats=1)
+    base_url = server.base_url
+    server.stop()
+
+    with BlooioClient(KEY, base_url=base_url, max_retries=2) as client:
+        with pytest.raises(BlooioConnectionError) as caught:
+            client.list_chats()
+
+    assert caught.value.attempts == 3
+    assert base_url in str(caught.value)
+    assert "ConnectError" in str(caught.value)
+
+
+def test_a_slow_server_times_out_into_connection_error(
+    start_server: ServerFactory, client_for: ClientFactory
+) -> None:
+    server = start_server(chats=1, faults=Faults(latency=1.0))
+
+    with pytest.raises(BlooioConnectionError, match="ReadTimeout"):
+        client_for(server, timeout=0.2, max_retries=1).list_chats()
+
+
+def test_retry_after_in_seconds_is_honoured(
+    start_server: ServerFactory, client_for: ClientFactory
+) -> None:
+    # One request per second, announced only by a whole-second Retry-After header.
+    server = start_server(chats=5, faults=Faults(requests_per_second=1, retry_after_ms=False))
+    client = client_for(server, max_concurrency=1)
+
+    client.get_chats_page(limit=5, offset=0)
+    client.get_chats_page(limit=5, offset=0)
+
+    statuses = [r.status for r in server.requests]
+    assert statuses == [200, 429, 200]
+    limited, retried = server.requests[1], server.requests[2]
+    assert retried.answered_at - limited.answered_at >= 0.95
+
+
+# -- errors from exact responses (mock transport) ------------------------------------------
+
+
+def test_403_is_an_auth_error_about_permission() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            403, json={"error": "ApiError", "message": "Forbidden", "status": 403}
+        )
+
+    with mock_client(handler) as client, pytest.raises(BlooioAuthError, match="permission denied"):
+        client.list_chats()
+
+
+def test_other_4xx_are_not_retried_and_carry_message_and_code() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        body = {
+            "error": "ApiError",
+            "message": "q is too long",
+            "status": 422,
+            "code": "q_too_long",
+        }
+        return httpx.Response(422, json=body)
+
+    with mock_client(handler) as client, pytest.raises(BlooioRequestError) as caught:
+        client.list_chats(q="x" * 10)
+
+    assert len(calls) == 1
+    assert caught.value.api_code == "q_too_long"
+    assert (
+        str(caught.value)
+        == "Blooio refused GET /chats with HTTP 422, code 'q_too_long': q is too long"
+    )
+
+
+def test_429_on_every_attempt_raises_rate_limit_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"retry-after-ms": "1"}, json={"message": "slow down"})
+
+    with (
+        mock_client(handler, max_retries=2) as client,
+        pytest.raises(BlooioRateLimitError) as caught,
+    ):
+        client.get_chats_page(limit=1, offset=0)
+
+    assert caught.value.attempts == 3
+    assert "requests_per_second" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after": "9", "retry-after-ms": "1500"}, 1.5),
+    ],
+)
+def test_server_asked_waits_are_slept(
+    monkeypatch: pytest.MonkeyPatch, headers: dict[str, str], expected: float
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("blooio_dagster.client.time.sleep", slept.append)
+    answers = iter([httpx.Response(503, headers=headers), httpx.Response(200, json=page([]))])
+
+    with mock_client(lambda request: next(answers)) as client:
+        client.get_chats_page(limit=1, offset=0)
+
+    assert slept == [expected]
+
+
+def test_retry_after_header_parsing() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 0).astimezone()
+    in_ten = format_datetime(now + timedelta(seconds=10), usegmt=False)
+
+    assert retry_after_seconds({"retry-after": in_ten}, now=now.timestamp()) == pytest.approx(10)
+    assert retry_after_seconds({"retry-after": "soon"}) is None
+    assert retry_after_seconds({}) is None
+    assert retry_after_seconds({"retry-after": "-5"}) == 0.0
+    assert retry_after_seconds({"retry-after": "99999"}) == MAX_RETRY_AFTER_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ([], "expected a JSON object, got list"),
+        ({"pagination": {}}, "'chats' must be a list, got NoneType"),
+        ({"chats": [1]}, "chats[0] must be an object, got int"),
+        ({"chats": [{"type": "phone"}]}, "chats[0] has no string 'id'"),
+        ({"chats": [{"id": "a", "last_message_time": "yesterday"}]}, "expected epoch milliseconds"),
+        ({"chats": [], "pagination": {"total": -1}}, "'pagination.total' must be a whole number"),
+    ],
+)
+def test_malformed_pages_are_reported_with_offset_and_problem(body: Any, problem: str) -> None:
+    with mock_client(lambda request: httpx.Response(200, json=body)) as client:
+        with pytest.raises(BlooioResponseError) as caught:
+            client.get_chats_page(limit=10, offset=30)
+
+    assert problem in str(caught.value)
+    assert caught.value.offset == 30
+
+
+def test_requests_identify_the_library_and_carry_the_key_as_bearer() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=page([]))
+
+    with mock_client(handler, base_url="https://blooio.example/v2/api/") as client:
+        client.list_chats(q="ana")
+
+    assert seen[0].headers["user-agent"] == f"blooio-dagster/{__version__}"
+    assert seen[0].headers["authorization"] == f"Bearer {KEY}"
+    assert str(seen[0].url).startswith("https://blooio.example/v2/api/chats?")
+    assert seen[0].url.params["q"] == "ana"
+    assert seen[0].url.params["sort"] == "recent"
+
+
+# -- refused input -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"page_size": 0}, "page_size must be between 1 and 200, got 0"),
+        ({"page_size": 201}, "page_size must be between 1 and 200, got 201"),
+        ({"timeout": 0}, "timeout must be a number of seconds above 0"),
+        ({"timeout": -1.5}, "timeout must be a number of seconds above 0"),
+        ({"max_concurrency": 0}, "max_concurrency must be at least 1, got 0"),
+        ({"max_retries": -1}, "max_retries must be at least 0, got -1"),
+        ({"requests_per_second": 0}, "requests_per_second must be above 0"),
+        ({"base_url": "http://blooio.example/v2/api"}, "would send the API key in clear text"),
+        ({"base_url": "ftp://blooio.example"}, "base_url must be an http(s) URL"),
+        ({"base_url": "backend.blooio.com/v2/api"}, "base_url must be an http(s) URL"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_request(
+    settings: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(BlooioConfigError) as caught:
+        BlooioClient(KEY, **settings)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:9/v2/api", "http://localhost:9", "http://[::1]:9"]
+)
+def test_plain_http_is_allowed_to_loopback(base_url: str) -> None:
+    BlooioClient(KEY, base_url=base_url).close()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: c.get_chats_page(limit=0, offset=0), "limit must be between 1 and 200, got 0"),
+        (
+            lambda c: c.get_chats_page(limit=201, offset=0),
+            "limit must be between 1 and 200, got 201",
+        ),
+        (
+            lambda c: c.get_chats_page(limit=10, offset=-1),
+            "offset must be a whole number >= 0, got -1",
+        ),
+        (
+            lambda c: c.get_chats_page(limit=10, offset=0, sort="newest"),
+            "sort must be 'recent' or 'oldest'",
+        ),
+        (lambda c: c.list_chats(sort=BAD_SORT), "sort must be 'recent' or 'oldest', got 'newest'"),
+        (lambda c: c.list_chats(active_since=datetime(2026, 1, 1)), "must be timezone-aware"),
+        (lambda c: c.list_chats(active_since="2026-01-01"), "aware datetime or epoch milliseconds"),
+        (lambda c: c.get_chat(""), "chat_id must be a non-empty string"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_request(
+    call: Callable[[BlooioClient], Any], message: str
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=page([]))
+
+    with mock_client(handler) as client, pytest.raises(BlooioConfigError) as caught:
+        call(client)
+
+    assert message in str(caught.value)
+    assert sent == []
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [("", "api_key is empty"), (KEY + "\n", "contains whitespace"), ("bl_test_é", "cannot carry")],
+)
+def test_bad_keys_are_refused_without_echoing_them(key: str, message: str) -> None:
+    with pytest.raises(BlooioConfigError) as caught:
+        BlooioClient(key)
+    assert message in str(caught.value)
+    if key:
+        assert key.strip() not in str(caught.value)
+
+
+# -- the key stays secret ---------------------------------------------------------------------
+
+
+def test_the_key_appears_in_no_log_record_exception_or_repr(
+    start_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = start_server(chats=300, seed=1, api_key=KEY)
+    raised: list[BaseException] = []
+
+    def expect_error(
+        make_client: Callable[[], BlooioClient], action: Callable[[BlooioClient], Any]
+    ) -> None:
+        with make_client() as client:
+            assert KEY not in repr(client)
+            try:
+                action(client)
+            except BlooioError as exc:
+                raised.append(exc)
+            else:
+                pytest.fail("expected a BlooioError")
+
+    def real(**settings: Any) -> Callable[[], BlooioClient]:
+        return lambda: BlooioClient(KEY, base_url=server.base_url, **settings)
+
+    server.faults = Faults(server_error_rate=0.3, truncated_body_rate=0.1, requests_per_second=200)
+    with real(page_size=20, max_retries=10)() as client:
+        assert len(client.list_chats()) == 300
+    server.faults = Faults(server_error_rate=1.0)
+    expect_error(real(max_retries=1), lambda c: c.list_chats())
+    server.faults = Faults(truncated_body_rate=1.0)
+    expect_error(real(max_retries=1), lambda c: c.list_chats())
+    server.faults = Faults()
+    expect_error(real(), lambda c: c.get_chat("nope"))
+    expect_error(real(), lambda c: c.list_chats(sort=BAD_SORT))
+    echo = httpx.MockTransport(
+        lambda r: httpx.Response(400, text=f"bad header {r.headers['authorization']}")
+    )
+    expect_error(lambda: BlooioClient(KEY, transport=echo), lambda c: c.list_chats())
+    rate_limited = httpx.MockTransport(
+        lambda r: httpx.Response(429, headers={"retry-after-ms": "1"})
+    )
+    expect_error(
+        lambda: BlooioClient(KEY, transport=rate_limited, max_retries=1), lambda c: c.list_chats()
+    )
+    forbidden = httpx.MockTransport(lambda r: httpx.Response(403, text=r.headers["authorization"]))
+    expect_error(lambda: BlooioClient(KEY, transport=forbidden), lambda c: c.list_chats())
+    dead_url = server.base_url
+    server.stop()
+    expect_error(
+        lambda: BlooioClient(KEY, base_url=dead_url, max_retries=1), lambda c: c.list_chats()
+    )
+
+    kinds = {type(exc) for exc in raised}
+    assert kinds == {
+        BlooioServerError,
+        BlooioResponseError,
+        BlooioRequestError,
+        BlooioConfigError,
+        BlooioRateLimitError,
+        BlooioAuthError,
+        BlooioConnectionError,
+    }
+    for exc in raised:
+        assert KEY not in str(exc)
+        assert KEY not in repr(exc)
+        assert KEY not in "".join(traceback.format_exception(exc))
+    echoed = [exc for exc in raised if "bad header" in str(exc)]
+    assert echoed
+    assert "Bearer [redacted]" in str(echoed[0])
+    records = caplog.records
+    assert any(r.name.startswith("httpx") for r in records), "httpx's own logging was captured"
+    assert any(r.levelno == logging.DEBUG for r in records)
+    for record in records:
+        assert KEY not in record.getMessage()
+        assert KEY not in json.dumps(record.__dict__, default=repr)
