@@ -106,7 +106,8 @@ def _chat(index: int, rng: random.Random, now_ms: int) -> dict[str, Any]:
         direction = "inbound"
     else:
         direction = rng.choice(("inbound", "outbound"))
-    earlier = last_time - rng.randint(1_000, 3 * DAY_MS)
+    # The other direction's last message: usually minutes before, sometimes days.
+    earlier = last_time - min(int(rng.expovariate(1 / 2_400) * 1000) + 1_000, 3 * DAY_MS)
     chat: dict[str, Any] = {
         "id": "",
         "type": kind,

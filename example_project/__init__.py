@@ -1,0 +1,1 @@
+"""An example Dagster project that uses blooio-dagster as a customer would."""

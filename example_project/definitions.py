@@ -1,0 +1,45 @@
+"""The example project's definitions: Blooio chats and response lag, stored in DuckDB.
+
+Set ``BLOOIO_API_KEY`` (and ``BLOOIO_BASE_URL`` to use another API root, such as the bundled
+local server); ``make demo`` and ``make ui`` do this for you against the local server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+from blooio_dagster import (
+    DEFAULT_BASE_URL,
+    BlooioResource,
+    build_blooio_assets,
+    build_blooio_schedule,
+)
+
+PROJECT_DIR = Path(__file__).resolve().parent
+#: The DuckDB file; its name differs from the schema (``blooio``, from the asset key
+#: prefix) so that ``blooio.chats`` can only mean the schema's table.
+DATABASE = Path(os.environ.get("BLOOIO_EXAMPLE_DATABASE", PROJECT_DIR / "data" / "warehouse.duckdb"))
+START_DATE = "2025-01-01"
+
+blooio_assets = build_blooio_assets(start_date=START_DATE, timezone="UTC")
+blooio_schedule = build_blooio_schedule(blooio_assets, hour_of_day=0, minute_of_hour=30)
+
+DATABASE.parent.mkdir(parents=True, exist_ok=True)
+
+defs = dg.Definitions(
+    assets=blooio_assets,
+    schedules=[blooio_schedule],
+    resources={
+        "blooio": BlooioResource(
+            api_key=dg.EnvVar("BLOOIO_API_KEY"),
+            base_url=(
+                dg.EnvVar("BLOOIO_BASE_URL") if "BLOOIO_BASE_URL" in os.environ else DEFAULT_BASE_URL
+            ),
+        ),
+        "io_manager": DuckDBPandasIOManager(database=str(DATABASE)),
+    },
+)
