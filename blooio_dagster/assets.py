@@ -13,7 +13,6 @@ as observed when D was materialized. A run over several partitions (a backfill) 
 annotations at definition time.)
 """
 
-
 import functools
 import threading
 import time
@@ -32,9 +31,9 @@ from dagster._core.definitions.partitions.partitioned_schedule import (
 from blooio_dagster.crawl import CrawlProgress
 from blooio_dagster.frames import (
     CHAT_COLUMNS,
+    INTEGER,
     RESPONSE_LAG_COLUMNS,
     RESPONSE_SUMMARY_COLUMNS,
-    INTEGER,
     TIME,
     Column,
     chats_to_frame,
@@ -195,7 +194,9 @@ def build_blooio_assets(
         freshness_policy=freshness_policy,
         **common,
     )
-    def chats(context: dg.AssetExecutionContext) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
+    def chats(
+        context: dg.AssetExecutionContext,
+    ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
         blooio: BlooioResource = getattr(context.resources, resource_key)
         window = context.partition_time_window if partitions_def is not None else None
         with blooio.get_client() as client:
@@ -279,7 +280,9 @@ def build_blooio_assets(
             extra: dict[str, Any] = {}
         else:
             extra = _figures(summary.iloc[-1]) if len(summary) else {}
-        return dg.Output(summary, metadata={**_frame_metadata(summary, RESPONSE_SUMMARY_COLUMNS), **extra})
+        return dg.Output(
+            summary, metadata={**_frame_metadata(summary, RESPONSE_SUMMARY_COLUMNS), **extra}
+        )
 
     schema_checks = dg.build_column_schema_change_checks(assets=[chats_key, lag_key, summary_key])
     return [chats, chat_response_lag, response_summary, *schema_checks]
@@ -432,4 +435,3 @@ def _progress_logger(
         )
 
     return report
-

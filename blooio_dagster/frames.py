@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 import numpy as np
@@ -43,7 +43,9 @@ CHAT_COLUMNS: tuple[Column, ...] = (
     Column("group_id", STRING, "Group id; groups only.", ("group_id",)),
     Column("group_name", STRING, "Group name; groups only, may be empty.", ("group_name",)),
     Column("member_count", INTEGER, "Members; groups only.", ("member_count",)),
-    Column("contact_id", STRING, "Contact id (ct_...); non-group chats.", ("contact", "contact_id")),
+    Column(
+        "contact_id", STRING, "Contact id (ct_...); non-group chats.", ("contact", "contact_id")
+    ),
     Column("contact_name", STRING, "Contact name, when known.", ("contact", "name")),
     Column(
         "contact_identifier", STRING, "The contact's phone or email.", ("contact", "identifier")
@@ -55,7 +57,10 @@ CHAT_COLUMNS: tuple[Column, ...] = (
     Column("background_url", STRING, "Public URL of the chat background.", ("background_url",)),
     Column("last_message_time", TIME, "When the newest message was sent.", ("last_message_time",)),
     Column(
-        "last_inbound_time", TIME, "When the customer last wrote; empty if never.", ("last_inbound_time",)
+        "last_inbound_time",
+        TIME,
+        "When the customer last wrote; empty if never.",
+        ("last_inbound_time",),
     ),
     Column(
         "last_outbound_time",
@@ -63,7 +68,9 @@ CHAT_COLUMNS: tuple[Column, ...] = (
         "When the organization last wrote; empty if never.",
         ("last_outbound_time",),
     ),
-    Column("last_message_id", STRING, "Newest message id (msg_...).", ("last_message", "message_id")),
+    Column(
+        "last_message_id", STRING, "Newest message id (msg_...).", ("last_message", "message_id")
+    ),
     Column("last_message_text", STRING, "Newest message text, if any.", ("last_message", "text")),
     Column(
         "last_message_direction",
@@ -116,7 +123,7 @@ def table_schema(columns: Sequence[Column], frame: pd.DataFrame | None = None) -
     """The Dagster ``TableSchema`` of a table, typed from ``frame`` when given."""
     types = {c.name: c.dtype for c in columns}
     if frame is not None:
-        types = {name: str(dtype) for name, dtype in frame.dtypes.items()}
+        types = {str(name): str(dtype) for name, dtype in frame.dtypes.items()}
     descriptions = {c.name: c.description for c in columns}
     return dg.TableSchema(
         columns=[
@@ -195,10 +202,10 @@ def _typed(values: list[Any], dtype: str) -> Any:
     if dtype == STRING:
         if any(not isinstance(v, str) for v in values if v is not None):
             raise TypeError("expected text")
-        return pd.array(values, dtype=STRING)
+        return pd.array(values, dtype=cast(Any, STRING))
     if dtype == BOOLEAN and any(not isinstance(v, bool) for v in values if v is not None):
         raise TypeError("expected true or false")
-    return pd.array(values, dtype=dtype)
+    return pd.array(values, dtype=cast(Any, dtype))
 
 
 def _bad_value(
@@ -236,5 +243,5 @@ def conform(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
         elif column.dtype == DURATION:
             out[column.name] = pd.to_timedelta(series).dt.as_unit("ns")
         else:
-            out[column.name] = series.astype(column.dtype)
+            out[column.name] = series.astype(cast(Any, column.dtype))
     return pd.DataFrame(out, index=frame.index)

@@ -22,11 +22,14 @@ from blooio_dagster import (
 PROJECT_DIR = Path(__file__).resolve().parent
 #: The DuckDB file; its name differs from the schema (``blooio``, from the asset key
 #: prefix) so that ``blooio.chats`` can only mean the schema's table.
-DATABASE = Path(os.environ.get("BLOOIO_EXAMPLE_DATABASE", PROJECT_DIR / "data" / "warehouse.duckdb"))
+DATABASE = Path(
+    os.environ.get("BLOOIO_EXAMPLE_DATABASE", PROJECT_DIR / "data" / "warehouse.duckdb")
+)
 START_DATE = "2025-01-01"
 
 blooio_assets = build_blooio_assets(start_date=START_DATE, timezone="UTC")
-blooio_schedule = build_blooio_schedule(blooio_assets, hour_of_day=0, minute_of_hour=30)
+blooio_schedule = build_blooio_schedule(blooio_assets, name="blooio_daily")
+JOB_NAME = "blooio_daily_job"  # the job build_blooio_schedule makes for the schedule
 
 DATABASE.parent.mkdir(parents=True, exist_ok=True)
 
@@ -37,7 +40,9 @@ defs = dg.Definitions(
         "blooio": BlooioResource(
             api_key=dg.EnvVar("BLOOIO_API_KEY"),
             base_url=(
-                dg.EnvVar("BLOOIO_BASE_URL") if "BLOOIO_BASE_URL" in os.environ else DEFAULT_BASE_URL
+                dg.EnvVar("BLOOIO_BASE_URL")
+                if "BLOOIO_BASE_URL" in os.environ
+                else DEFAULT_BASE_URL
             ),
         ),
         "io_manager": DuckDBPandasIOManager(database=str(DATABASE)),

@@ -15,10 +15,10 @@ from example_project.processes import DAGSTER_HOME
 
 os.environ.setdefault("DAGSTER_HOME", str(DAGSTER_HOME))
 
-import dagster as dg  # noqa: E402  (DAGSTER_HOME must be set first)
-import duckdb  # noqa: E402
+import dagster as dg
+import duckdb
 
-from blooio_dagster.testing import BlooioTestServer  # noqa: E402
+from blooio_dagster.testing import BlooioTestServer
 
 DAYS = 7
 CHATS = 20_000
@@ -28,9 +28,9 @@ def main() -> int:
     with BlooioTestServer(chats=CHATS, seed=1) as server:
         os.environ["BLOOIO_API_KEY"] = server.api_key
         os.environ["BLOOIO_BASE_URL"] = server.base_url
-        from example_project.definitions import DATABASE, blooio_schedule, defs
+        from example_project.definitions import DATABASE, JOB_NAME, defs
 
-        job = defs.resolve_job_def(blooio_schedule.job_name)
+        job = defs.resolve_job_def(JOB_NAME)
         keys = job.partitions_def.get_partition_keys()[-DAYS:] if job.partitions_def else []
         print(f"Local Blooio server with {CHATS:,} chats at {server.base_url}")
         print(f"Backfilling {keys[0]} .. {keys[-1]} in one run into {DATABASE} ...")

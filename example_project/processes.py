@@ -30,7 +30,9 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 1
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before {url} answered")
+            raise RuntimeError(
+                f"{process.args!r} exited with {process.returncode} before {url} answered"
+            )
         try:
             if httpx.get(url, timeout=2.0).status_code == 200:
                 return

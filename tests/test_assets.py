@@ -1,0 +1,480 @@
+"""The Dagster assets over real HTTP to the local server, stored in a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+from blooio_dagster import (
+    CHAT_COLUMNS,
+    RESPONSE_LAG_COLUMNS,
+    RESPONSE_SUMMARY_COLUMNS,
+    BlooioResource,
+    build_blooio_assets,
+    build_blooio_schedule,
+    chats_to_frame,
+)
+from blooio_dagster.frames import conform
+from blooio_dagster.testing import BlooioTestServer, Faults
+from blooio_dagster.testing.data import DAY_MS
+from tests.conftest import ServerFactory
+
+Runner = Callable[..., dg.ExecuteInProcessResult]
+
+
+def meta(metadata: Mapping[str, dg.MetadataValue], key: str) -> Any:
+    """A metadata entry's value; typed Any, as Dagster's union of value types is too wide."""
+    return metadata[key].value
+
+
+class Project:
+    """Blooio assets in Definitions with a DuckDB file, and helpers to run and read them."""
+
+    def __init__(
+        self,
+        server: BlooioTestServer,
+        database: Path,
+        *,
+        api_key: str | None = None,
+        **asset_settings: Any,
+    ) -> None:
+        self.server = server
+        self.database = database
+        self.assets = build_blooio_assets(start_date="2025-01-01", **asset_settings)
+        self.schedule = build_blooio_schedule(self.assets)
+        self.defs = dg.Definitions(
+            assets=self.assets,
+            schedules=[self.schedule],
+            resources={
+                "blooio": BlooioResource(
+                    api_key=api_key or server.api_key, base_url=server.base_url, max_retries=2
+                ),
+                "io_manager": DuckDBPandasIOManager(database=str(database)),
+            },
+        )
+        self.job = self.defs.resolve_job_def("blooio_daily_job")
+        self.instance = dg.DagsterInstance.ephemeral()
+
+    def run(self, *keys: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+        tags = {}
+        if len(keys) > 1:
+            tags = {
+                "dagster/asset_partition_range_start": keys[0],
+                "dagster/asset_partition_range_end": keys[-1],
+            }
+        return self.job.execute_in_process(
+            instance=self.instance,
+            partition_key=keys[0] if len(keys) == 1 else None,
+            tags=tags,
+            raise_on_error=raise_on_error,
+        )
+
+    def table(self, name: str) -> pd.DataFrame:
+        with duckdb.connect(str(self.database), read_only=True) as con:
+            frame: pd.DataFrame = con.sql(f"select * from blooio.{name}").df()
+        return frame
+
+    def days(self, count: int) -> list[str]:
+        assert self.job.partitions_def is not None
+        return list(self.job.partitions_def.get_partition_keys()[-count:])
+
+
+def day_window(key: str) -> tuple[int, int]:
+    start = datetime.fromisoformat(key).replace(tzinfo=UTC)
+    start_ms = int(start.timestamp() * 1000)
+    return start_ms, start_ms + DAY_MS
+
+
+def truth_of_day(server: BlooioTestServer, key: str) -> list[dict[str, Any]]:
+    start, end = day_window(key)
+    return [c for c in server.truth(active_since=start) if c["last_message_time"] < end]
+
+
+def expected_status(chat: dict[str, Any]) -> str:
+    inbound, outbound = chat["last_inbound_time"], chat["last_outbound_time"]
+    if inbound is None:
+        return "outbound_only"
+    if outbound is not None and outbound >= inbound:
+        return "replied"
+    return "awaiting_reply"
+
+
+def by_id(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("chat_id").reset_index(drop=True)
+
+
+@pytest.fixture
+def project(start_server: ServerFactory, tmp_path: Path) -> Project:
+    return Project(start_server(chats=4000, seed=21), tmp_path / "warehouse.duckdb")
+
+
+def test_a_day_holds_exactly_the_servers_chats_for_that_day(project: Project) -> None:
+    (day,) = project.days(1)
+
+    result = project.run(day)
+
+    truth = truth_of_day(project.server, day)
+    stored = by_id(conform(project.table("chats"), CHAT_COLUMNS))
+    assert len(truth) > 20
+    fetched_at = stored["fetched_at"].iloc[0].to_pydatetime()
+    expected = by_id(chats_to_frame(truth, fetched_at=fetched_at))
+    pd.testing.assert_frame_equal(stored, expected)
+    assert result.success
+
+
+def test_a_days_lag_statuses_and_figures_are_right(project: Project) -> None:
+    (day,) = project.days(1)
+
+    project.run(day)
+
+    truth = {c["id"]: c for c in truth_of_day(project.server, day)}
+    lag = by_id(conform(project.table("chat_response_lag"), RESPONSE_LAG_COLUMNS))
+    assert set(lag["chat_id"]) == set(truth)
+    assert set(lag["status"]) == {"replied", "awaiting_reply", "outbound_only"}
+    for row in lag.itertuples():
+        chat = truth[row.chat_id]
+        assert row.status == expected_status(chat)
+        if row.status == "replied":
+            lag_ms = chat["last_outbound_time"] - chat["last_inbound_time"]
+            assert row.response_lag == pd.Timedelta(milliseconds=lag_ms)
+            assert pd.isna(row.waiting_for)
+        elif row.status == "awaiting_reply":
+            assert pd.isna(row.response_lag)
+            assert row.waiting_for > pd.Timedelta(0)
+        else:
+            assert pd.isna(row.response_lag)
+            assert pd.isna(row.waiting_for)
+    summary = conform(project.table("response_summary"), RESPONSE_SUMMARY_COLUMNS)
+    assert len(summary) == 1
+    counts = lag["status"].value_counts()
+    assert summary["chats"].iloc[0] == len(truth)
+    assert summary["replied"].iloc[0] == counts["replied"]
+    lags = lag["response_lag"].dropna().dt.total_seconds()
+    assert summary["response_lag_p50_seconds"].iloc[0] == pytest.approx(lags.median())
+    assert summary["response_lag_max_seconds"].iloc[0] == pytest.approx(lags.max())
+
+
+def test_a_single_run_backfill_equals_the_days_run_one_by_one(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    server = start_server(chats=4000, seed=22)
+    together = Project(server, tmp_path / "together.duckdb")
+    one_by_one = Project(server, tmp_path / "one_by_one.duckdb")
+    days = together.days(4)
+
+    requests_before = len(server.chats_requests())
+    together.run(*days)
+    backfill_requests = len(server.chats_requests()) - requests_before
+    for day in days:
+        one_by_one.run(day)
+
+    runs = together.instance.get_runs()
+    assert len(runs) == 1
+    assert backfill_requests < len(server.chats_requests()) - requests_before - backfill_requests
+    for name, columns, ignore in (
+        ("chats", CHAT_COLUMNS, ["fetched_at"]),
+        ("chat_response_lag", RESPONSE_LAG_COLUMNS, ["waiting_for"]),
+    ):
+        a = by_id(conform(together.table(name), columns)).drop(columns=ignore)
+        b = by_id(conform(one_by_one.table(name), columns)).drop(columns=ignore)
+        pd.testing.assert_frame_equal(a, b)
+    a = conform(together.table("response_summary"), RESPONSE_SUMMARY_COLUMNS)
+    b = conform(one_by_one.table("response_summary"), RESPONSE_SUMMARY_COLUMNS)
+    same = [
+        "day",
+        "chats",
+        "replied",
+        "awaiting_reply",
+        "outbound_only",
+        "response_lag_p50_seconds",
+    ]
+    pd.testing.assert_frame_equal(
+        a.sort_values("day")[same].reset_index(drop=True),
+        b.sort_values("day")[same].reset_index(drop=True),
+    )
+    assert len(a) == 4
+
+
+def test_a_backfill_records_figures_per_partition(project: Project) -> None:
+    days = project.days(3)
+
+    result = project.run(*days)
+
+    summaries = {
+        e.materialization.partition: e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == dg.AssetKey(["blooio", "response_summary"])
+    }
+    assert set(summaries) == set(days)
+    for day in days:
+        truth = truth_of_day(project.server, day)
+        assert meta(summaries[day], "chats") == len(truth)
+        replied = sum(expected_status(c) == "replied" for c in truth)
+        assert meta(summaries[day], "replied") == replied
+        assert isinstance(meta(summaries[day], "response_lag_p90_seconds"), float)
+    chats_events = [
+        e.materialization
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == dg.AssetKey(["blooio", "chats"])
+    ]
+    for event in chats_events:
+        assert event.partition is not None
+        rows = meta(event.metadata, "dagster/partition_row_count")
+        assert rows == len(truth_of_day(project.server, event.partition))
+
+
+def test_unpartitioned_mode_snapshots_the_whole_list(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    server = start_server(chats=1500, seed=23)
+    project = Project(server, tmp_path / "w.duckdb", partitioned=False)
+
+    result = project.job.execute_in_process(instance=project.instance)
+
+    assert result.success
+    stored = conform(project.table("chats"), CHAT_COLUMNS)
+    assert sorted(stored["chat_id"]) == sorted(c["id"] for c in server.truth())
+    summary = conform(project.table("response_summary"), RESPONSE_SUMMARY_COLUMNS)
+    assert summary["chats"].sum() == 1500
+    assert summary["day"].is_monotonic_increasing
+    assert all(
+        "partition_expr" not in a.metadata_by_key[k]
+        for a in project.assets
+        if isinstance(a, dg.AssetsDefinition)
+        for k in a.keys
+    )
+
+
+def test_rematerializing_a_day_replaces_its_rows(project: Project) -> None:
+    day, later_day = project.days(2)
+    project.run(later_day)
+    project.run(day)
+    first = conform(project.table("chats"), CHAT_COLUMNS)
+    in_day = first[
+        first["last_message_time"] < datetime.fromisoformat(later_day).replace(tzinfo=UTC)
+    ]
+    # Many chats get new messages, moving some of them out of the day.
+    moved = project.server.receive_messages(200)
+
+    project.run(day)
+
+    stored = conform(project.table("chats"), CHAT_COLUMNS)
+    assert stored["chat_id"].is_unique
+    _, end = day_window(day)
+    in_day_now = stored[stored["last_message_time"] < pd.Timestamp(end, unit="ms", tz="UTC")]
+    truth_ids = {c["id"] for c in truth_of_day(project.server, day)}
+    assert set(in_day_now["chat_id"]) == truth_ids
+    assert set(in_day["chat_id"]) & set(moved), "the churn must have touched the day"
+    later = stored[stored["last_message_time"] >= pd.Timestamp(end, unit="ms", tz="UTC")]
+    assert len(later) > 0, "the other day's rows are untouched"
+
+
+@pytest.mark.parametrize("failure", ["rejected key", "server errors"])
+def test_a_failed_crawl_fails_the_run_and_keeps_the_stored_day(
+    start_server: ServerFactory, tmp_path: Path, failure: str
+) -> None:
+    server = start_server(chats=3000, seed=24)
+    database = tmp_path / "w.duckdb"
+    good = Project(server, database)
+    (day,) = good.days(1)
+    good.run(day)
+    before = {name: good.table(name) for name in ("chats", "chat_response_lag", "response_summary")}
+
+    if failure == "rejected key":
+        bad = Project(server, database, api_key="bl_test_revoked")
+    else:
+        server.faults = Faults(server_error_rate=1.0)
+        bad = Project(server, database)
+    result = bad.run(day, raise_on_error=False)
+
+    assert not result.success
+    failure_event = next(e for e in result.all_events if e.is_step_failure)
+    error = failure_event.step_failure_data.error
+    message = error.to_string() if error else ""
+    expected = "BLOOIO_API_KEY" if failure == "rejected key" else "after 3 attempts"
+    assert expected in message
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(bad.table(name), frame)
+
+
+def test_materialization_metadata_describes_the_crawl(project: Project) -> None:
+    (day,) = project.days(1)
+
+    result = project.run(day)
+
+    (event,) = [
+        e.materialization
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == dg.AssetKey(["blooio", "chats"])
+    ]
+    metadata = event.metadata
+    assert meta(metadata, "pages_fetched") >= 1
+    assert meta(metadata, "retries") == 0
+    assert meta(metadata, "elapsed_seconds") > 0
+    assert meta(metadata, "dagster/row_count") == len(truth_of_day(project.server, day))
+    schema = meta(metadata, "dagster/column_schema")
+    assert [c.name for c in schema.columns] == [c.name for c in CHAT_COLUMNS]
+    assert "| chat_id" in meta(metadata, "preview")
+
+
+def test_checks_pass_on_good_data(project: Project) -> None:
+    (day,) = project.days(1)
+
+    result = project.run(day)
+
+    evaluations = {
+        (e.asset_key.to_user_string(), e.check_name): e.passed
+        for e in result.get_asset_check_evaluations()
+    }
+    assert evaluations == {
+        ("blooio/chats", "chat_id_unique"): True,
+        ("blooio/chats", "no_future_times"): True,
+        ("blooio/chats", "column_schema_change"): True,
+        ("blooio/chat_response_lag", "column_schema_change"): True,
+        ("blooio/response_summary", "column_schema_change"): True,
+    }
+
+
+def test_duplicate_ids_fail_the_blocking_check_and_stop_downstream(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import blooio_dagster.assets as assets_module
+
+    def duplicating(
+        chats: list[dict[str, Any]], fetched_at: datetime | None = None
+    ) -> pd.DataFrame:
+        frame = chats_to_frame(chats, fetched_at)
+        return pd.concat([frame, frame.tail(2)], ignore_index=True)  # the oldest: in the day
+
+    monkeypatch.setattr(assets_module, "chats_to_frame", duplicating)
+    (day,) = project.days(1)
+
+    result = project.run(day, raise_on_error=False)
+
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["chat_id_unique"].passed is False
+    assert meta(checks["chat_id_unique"].metadata, "duplicated_chat_ids") == 2
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["blooio", "chats"]) in materialized
+    assert dg.AssetKey(["blooio", "chat_response_lag"]) not in materialized
+
+
+def test_times_in_the_future_fail_their_check(start_server: ServerFactory, tmp_path: Path) -> None:
+    two_days_ahead = int((datetime.now(UTC) + timedelta(days=2)).timestamp() * 1000)
+    server = start_server(chats=2000, seed=25, now=two_days_ahead)
+    project = Project(server, tmp_path / "w.duckdb", partitioned=False)
+
+    result = project.job.execute_in_process(instance=project.instance)
+
+    check = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == "no_future_times"
+    )
+    assert check.passed is False
+    assert meta(check.metadata, "last_message_time_in_future") > 0
+
+
+def test_the_definitions_carry_what_the_ui_shows() -> None:
+    built = build_blooio_assets(
+        key_prefix=["crm", "blooio"], resource_key="sms", timezone="Europe/Paris"
+    )
+    assets = {
+        a.key.to_user_string(): a for a in built if isinstance(a, dg.AssetsDefinition) and a.keys
+    }
+
+    chats = assets["crm/blooio/chats"]
+    lag = assets["crm/blooio/chat_response_lag"]
+    summary = assets["crm/blooio/response_summary"]
+    assert set(assets) == {
+        "crm/blooio/chats",
+        "crm/blooio/chat_response_lag",
+        "crm/blooio/response_summary",
+    }
+    assert lag.asset_deps[lag.key] == {chats.key}
+    assert summary.asset_deps[summary.key] == {lag.key}
+    for asset in (chats, lag, summary):
+        assert asset.group_names_by_key[asset.key] == "blooio"
+        assert asset.specs_by_key[asset.key].kinds == {"blooio", "pandas"}
+        assert asset.descriptions_by_key[asset.key]
+        assert asset.backfill_policy == dg.BackfillPolicy.single_run()
+        assert isinstance(asset.partitions_def, dg.DailyPartitionsDefinition)
+        assert asset.partitions_def.timezone == "Europe/Paris"
+    assert chats.required_resource_keys == {"sms", "io_manager"}
+    assert chats.op.pool == "blooio"
+    assert chats.specs_by_key[chats.key].freshness_policy is not None
+    assert (
+        chats.metadata_by_key[chats.key]["partition_expr"]
+        == "timezone('Europe/Paris', last_message_time)"
+    )
+    assert summary.metadata_by_key[summary.key]["partition_expr"] == "timezone('Europe/Paris', day)"
+    schema = chats.metadata_by_key[chats.key]["dagster/column_schema"]
+    assert [c.name for c in schema.columns] == [c.name for c in CHAT_COLUMNS]
+    check_keys = {k.name for a in built for k in a.check_keys}
+    assert check_keys == {"chat_id_unique", "no_future_times", "column_schema_change"}
+    blocking = [spec for spec in chats.check_specs if spec.blocking]
+    assert [spec.name for spec in blocking] == ["chat_id_unique"]
+
+
+def test_the_schedule_runs_the_latest_complete_day(project: Project) -> None:
+    schedule = project.defs.resolve_schedule_def("blooio_daily")
+    tick = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 3, 10, 0, 30, tzinfo=UTC), instance=project.instance
+    )
+
+    result = schedule.evaluate_tick(tick)
+
+    assert schedule.cron_schedule == "30 0 * * *"
+    assert result.run_requests is not None
+    assert [r.partition_key for r in result.run_requests] == ["2026-03-09"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"timezone": "Mars/Olympus"}, "not an IANA time zone name"),
+        ({"start_date": "yesterday"}, "start_date 'yesterday' is not a date"),
+        ({"key_prefix": ""}, "key_prefix must be a non-empty name"),
+        ({"partition_expr": "last_message_time"}, "must contain {column}"),
+    ],
+)
+def test_bad_definition_settings_are_refused(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(
+        dg.DagsterInvalidDefinitionError, match=message.replace("{", r"\{").replace("}", r"\}")
+    ):
+        build_blooio_assets(**settings)
+
+
+def test_the_key_is_absent_from_the_event_log(start_server: ServerFactory, tmp_path: Path) -> None:
+    server = start_server(chats=2000, seed=26, api_key="bl_test_EVENTLOGSECRET")
+    project = Project(server, tmp_path / "w.duckdb")
+    (day,) = project.days(1)
+    server.faults = Faults(server_error_rate=0.2, requests_per_second=100)
+    project.run(day)
+    server.faults = Faults(server_error_rate=1.0)
+    failed = project.run(day, raise_on_error=False)
+    wrong_key = Project(server, tmp_path / "w.duckdb", api_key="bl_test_ALSOSECRET")
+    server.faults = Faults()
+    wrong_key.instance = project.instance
+    rejected = wrong_key.run(day, raise_on_error=False)
+
+    assert not failed.success
+    assert not rejected.success
+    logs = [
+        entry
+        for run in project.instance.get_runs()
+        for entry in project.instance.all_logs(run.run_id)
+    ]
+    assert len(logs) > 50
+    dumped = "\n".join(json.dumps(dg.serialize_value(entry)) for entry in logs)
+    runs = "\n".join(json.dumps(dg.serialize_value(run)) for run in project.instance.get_runs())
+    for secret in ("bl_test_EVENTLOGSECRET", "bl_test_ALSOSECRET"):
+        assert secret not in dumped
+        assert secret not in runs
