@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -60,3 +61,32 @@ def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(retry, "BACKOFF_BASE_SECONDS", retry.BACKOFF_BASE_SECONDS / 100)
     monkeypatch.setattr(retry, "BACKOFF_CAP_SECONDS", retry.BACKOFF_CAP_SECONDS / 100)
+
+
+# -- the browser tests --------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the browser tests, saying why, when no Chromium is installed.
+
+    With BLOOIO_REQUIRE_BROWSER=1 (as CI sets it) a missing Chromium fails them instead.
+    """
+    from example_project.browser import find_chromium
+
+    if find_chromium() is not None or os.environ.get("BLOOIO_REQUIRE_BROWSER") == "1":
+        return
+    skip = pytest.mark.skip(reason="no Chromium installed (apt-get install chromium)")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "browser" in r.keywords]
+    if skipped:
+        terminalreporter.write_line(
+            f"BROWSER TESTS SKIPPED ({len(skipped)}): no Chromium on this machine; "
+            "install Debian's chromium to run them.",
+            yellow=True,
+            bold=True,
+        )

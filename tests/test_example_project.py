@@ -1,0 +1,154 @@
+"""The example project as a customer runs it: loadable, the demo, the webserver, the UI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import httpx
+import pytest
+
+from blooio_dagster.testing import BlooioTestServer
+from example_project.processes import DAGSTER_HOME, dagster_webserver, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ASSET_GRAPH_QUERY = """
+{
+  assetNodes {
+    assetKey { path }
+    dependencyKeys { path }
+    groupName
+    kinds
+    assetChecksOrError { ... on AssetChecks { checks { name blocking } } }
+  }
+  workspaceOrError {
+    ... on Workspace {
+      locationEntries {
+        locationOrLoadError {
+          __typename
+          ... on RepositoryLocation { repositories { schedules { name cronSchedule } } }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.fixture
+def project_env(tmp_path: Path, server: BlooioTestServer) -> dict[str, str]:
+    """The environment a customer sets, with a private Dagster home and DuckDB file."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((DAGSTER_HOME / "dagster.yaml").read_text())
+    return {
+        "DAGSTER_HOME": str(home),
+        "BLOOIO_API_KEY": server.api_key,
+        "BLOOIO_BASE_URL": server.base_url,
+        "BLOOIO_EXAMPLE_DATABASE": str(tmp_path / "warehouse.duckdb"),
+    }
+
+
+@pytest.fixture
+def webserver_url(project_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    with dagster_webserver(
+        env=project_env, port=free_port(), log_path=tmp_path / "webserver.log"
+    ) as url:
+        yield url
+
+
+def test_the_definitions_load(monkeypatch: pytest.MonkeyPatch, project_env: dict[str, str]) -> None:
+    for name, value in project_env.items():
+        monkeypatch.setenv(name, value)
+    from example_project.definitions import defs
+
+    dg.Definitions.validate_loadable(defs)
+    assert defs.resolve_schedule_def("blooio_daily").cron_schedule == "30 0 * * *"
+
+
+def test_the_demo_backfills_seven_days_into_duckdb(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    database = tmp_path / "warehouse.duckdb"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "BLOOIO_EXAMPLE_DATABASE": str(database)}
+    env.pop("BLOOIO_API_KEY", None)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "example_project.demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Response lag per day" in done.stdout
+    with duckdb.connect(str(database), read_only=True) as con:
+        days = con.execute("select count(*) from blooio.response_summary").fetchone()
+        chats = con.execute("select count(*), count(distinct chat_id) from blooio.chats").fetchone()
+    assert days == (7,)
+    assert chats is not None
+    assert chats[0] == chats[1] > 1000
+    instance = dg.DagsterInstance.from_config(str(home))
+    runs = instance.get_runs()
+    assert len(runs) == 1, "the seven days were backfilled in one run"
+    assert (
+        runs[0].tags["dagster/asset_partition_range_start"]
+        < runs[0].tags["dagster/asset_partition_range_end"]
+    )
+    table_lines = done.stdout.split("Response lag per day")[1].strip().splitlines()
+    assert len(table_lines) == 1 + 1 + 7  # title, header, seven days
+
+
+def test_the_webserver_serves_the_asset_graph(webserver_url: str) -> None:
+    response = httpx.post(f"{webserver_url}/graphql", json={"query": ASSET_GRAPH_QUERY}, timeout=60)
+    data: dict[str, Any] = response.json()["data"]
+
+    nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
+    assert set(nodes) == {"blooio/chats", "blooio/chat_response_lag", "blooio/response_summary"}
+    assert [d["path"] for d in nodes["blooio/chat_response_lag"]["dependencyKeys"]] == [
+        ["blooio", "chats"]
+    ]
+    assert [d["path"] for d in nodes["blooio/response_summary"]["dependencyKeys"]] == [
+        ["blooio", "chat_response_lag"]
+    ]
+    assert nodes["blooio/chats"]["dependencyKeys"] == []
+    for node in nodes.values():
+        assert node["groupName"] == "blooio"
+        assert set(node["kinds"]) == {"blooio", "pandas"}
+    checks = {
+        c["name"]: c["blocking"] for c in nodes["blooio/chats"]["assetChecksOrError"]["checks"]
+    }
+    assert checks == {
+        "chat_id_unique": True,
+        "no_future_times": False,
+        "column_schema_change": False,
+    }
+    (entry,) = data["workspaceOrError"]["locationEntries"]
+    assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+    schedules = [
+        s for repo in entry["locationOrLoadError"]["repositories"] for s in repo["schedules"]
+    ]
+    assert schedules == [{"name": "blooio_daily", "cronSchedule": "30 0 * * *"}]
+
+
+@pytest.mark.browser
+def test_the_lineage_page_shows_the_three_assets(webserver_url: str, tmp_path: Path) -> None:
+    from example_project.browser import LINEAGE_PATH, chromium_page, open_lineage
+
+    with chromium_page() as page:
+        open_lineage(page, webserver_url)
+        page.screenshot(path=str(tmp_path / "lineage.png"))
+        assert page.url.endswith(LINEAGE_PATH)
+        for name in ("chats", "chat_response_lag", "response_summary"):
+            assert page.get_by_text(name, exact=True).count() >= 1
+        assert page.get_by_text("Asset Group in").count() == 1
+    assert (tmp_path / "lineage.png").stat().st_size > 10_000
