@@ -12,6 +12,7 @@ from blooio_dagster.assets import (
     build_blooio_schedule,
 )
 from blooio_dagster.client import DEFAULT_BASE_URL, BlooioClient, ChatCrawlResult, __version__
+from blooio_dagster.components import BlooioComponent
 from blooio_dagster.crawl import CrawlProgress
 from blooio_dagster.errors import (
     BlooioAuthError,
@@ -40,6 +41,7 @@ __all__ = [
     "RESPONSE_SUMMARY_COLUMNS",
     "BlooioAuthError",
     "BlooioClient",
+    "BlooioComponent",
     "BlooioConfigError",
     "BlooioConnectionError",
     "BlooioError",

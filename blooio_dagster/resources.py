@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dagster as dg
@@ -61,6 +62,23 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         if isinstance(value, str) and not isinstance(value, dg.EnvVar):
             check_base_url(value.rstrip("/"))
         return value
+
+    @classmethod
+    def from_env(
+        cls,
+        api_key_env_var: str = "BLOOIO_API_KEY",
+        base_url_env_var: str = "BLOOIO_BASE_URL",
+        **settings: Any,
+    ) -> BlooioResource:
+        """The key from ``api_key_env_var``, and the base URL from ``base_url_env_var`` when
+        that is set (Blooio's own API otherwise), both resolved when the resource starts.
+
+        Other settings (``page_size=100``, ...) are passed through.
+        """
+        base_url = (
+            dg.EnvVar(base_url_env_var) if base_url_env_var in os.environ else DEFAULT_BASE_URL
+        )
+        return cls(api_key=dg.EnvVar(api_key_env_var), base_url=base_url, **settings)
 
     def get_client(self) -> BlooioClient:
         """A new client with these settings; use it in a ``with`` block to close it."""

@@ -12,12 +12,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
-from blooio_dagster import (
-    DEFAULT_BASE_URL,
-    BlooioResource,
-    build_blooio_assets,
-    build_blooio_schedule,
-)
+from blooio_dagster import BlooioResource, build_blooio_assets, build_blooio_schedule
 
 PROJECT_DIR = Path(__file__).resolve().parent
 #: The DuckDB file; its name differs from the schema (``blooio``, from the asset key
@@ -37,14 +32,7 @@ defs = dg.Definitions(
     assets=blooio_assets,
     schedules=[blooio_schedule],
     resources={
-        "blooio": BlooioResource(
-            api_key=dg.EnvVar("BLOOIO_API_KEY"),
-            base_url=(
-                dg.EnvVar("BLOOIO_BASE_URL")
-                if "BLOOIO_BASE_URL" in os.environ
-                else DEFAULT_BASE_URL
-            ),
-        ),
+        "blooio": BlooioResource.from_env("BLOOIO_API_KEY", "BLOOIO_BASE_URL"),
         "io_manager": DuckDBPandasIOManager(database=str(DATABASE)),
     },
 )
