@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
+from itertools import repeat
 from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import quote, urlsplit
@@ -375,7 +376,7 @@ class BlooioClient:
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             started = time.monotonic()
-            with self._pacer.slot():
+            with self._pacer.slot() as sent_at:
                 try:
                     response = self._http.get(path, params=params)
                 except httpx.TransportError as exc:
@@ -392,7 +393,7 @@ class BlooioClient:
                 status = response.status_code
                 if status == 429:
                     hinted = retry_after_seconds(response.headers)
-                    self._pacer.record_rate_limited(hinted)
+                    self._pacer.record_rate_limited(sent_at, hinted)
                     if last:
                         raise BlooioRateLimitError(attempts, path)
                     failure, wait = (
@@ -469,7 +470,11 @@ def _check_sort(sort: object) -> None:
 
 
 def _check_chats_page(payload: Any, offset: int) -> None:
-    """Raise BlooioResponseError unless ``payload`` is a documented ``GET /chats`` page."""
+    """Raise BlooioResponseError unless ``payload`` is a documented ``GET /chats`` page.
+
+    The common case is checked with C-level passes (``map`` and ``set``); only a page that
+    fails them is walked chat by chat, to name the first bad one.
+    """
 
     def bad(problem: str) -> BlooioResponseError:
         return BlooioResponseError(problem, "/chats", offset)
@@ -479,6 +484,25 @@ def _check_chats_page(payload: Any, offset: int) -> None:
     chats = payload.get("chats")
     if not isinstance(chats, list):
         raise bad(f"'chats' must be a list, got {type(chats).__name__}")
+    if chats and (
+        set(map(type, chats)) != {dict}
+        or set(map(type, ids := list(map(dict.get, chats, repeat("id"))))) != {str}
+        or "" in ids
+        or not set(map(type, map(dict.get, chats, repeat("last_message_time")))) <= _WHOLE_OR_NULL
+    ):
+        _raise_for_first_bad_chat(chats, bad)
+    pagination = payload.get("pagination", {})
+    if not isinstance(pagination, dict):
+        raise bad(f"'pagination' must be an object, got {type(pagination).__name__}")
+    total = pagination.get("total")
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+        raise bad(f"'pagination.total' must be a whole number >= 0, got {total!r}")
+
+
+_WHOLE_OR_NULL = {int, type(None)}
+
+
+def _raise_for_first_bad_chat(chats: list[Any], bad: Callable[[str], BlooioResponseError]) -> None:
     for index, chat in enumerate(chats):
         if not isinstance(chat, dict):
             raise bad(f"chats[{index}] must be an object, got {type(chat).__name__}")
@@ -486,14 +510,8 @@ def _check_chats_page(payload: Any, offset: int) -> None:
         if not isinstance(chat_id, str) or not chat_id:
             raise bad(f"chats[{index}] has no string 'id' (got {chat_id!r})")
         moment = chat.get("last_message_time")
-        if moment is not None and (isinstance(moment, bool) or not isinstance(moment, int)):
+        if type(moment) not in _WHOLE_OR_NULL:
             raise bad(
                 f"chats[{index}] ('{chat_id}') has last_message_time {moment!r}; "
                 "expected epoch milliseconds"
             )
-    pagination = payload.get("pagination", {})
-    if not isinstance(pagination, dict):
-        raise bad(f"'pagination' must be an object, got {type(pagination).__name__}")
-    total = pagination.get("total")
-    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
-        raise bad(f"'pagination.total' must be a whole number >= 0, got {total!r}")

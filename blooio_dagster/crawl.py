@@ -21,19 +21,23 @@ collecting every chat that moved or appeared meanwhile, in its newest state. Pas
 fast (only what changed during the previous one); the crawl stops after a pass answered by a
 single page, which is an atomic read, or when ``W`` did not move at all.
 
-Everything is merged by chat id, keeping the newest state, then sorted newest first.
+Every page read is merged by chat id as it arrives, keeping the newest state; the result is
+sorted newest first.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
+from blooio_dagster._gc import collector_paused
 from blooio_dagster.errors import BlooioError
 
 Chat = dict[str, Any]
@@ -144,12 +148,12 @@ class ChatCrawler:
         self._limit = page_size
         self._concurrency = max_concurrency
         # Overlap lets two pages answered out of order prove they left no gap between them.
-        overlap = max(1, page_size // 20) if max_concurrency > 1 and page_size > 1 else 0
+        overlap = max(1, page_size // 40) if max_concurrency > 1 and page_size > 1 else 0
         self._step = page_size - overlap
         self._on_progress = on_progress
         self._ticks = itertools.count()
         self._started = 0.0
-        self._seen: set[str] = set()
+        self._newest = _NewestChats()
         self._latest_total: int | None = None
         self.stats = CrawlStats()
 
@@ -158,7 +162,10 @@ class ChatCrawler:
         self._started = time.monotonic()
         passes: list[_Pass] = []
         boundary = active_since
-        with ThreadPoolExecutor(self._concurrency, thread_name_prefix="blooio-page") as pool:
+        with (
+            collector_paused(),
+            ThreadPoolExecutor(self._concurrency, thread_name_prefix="blooio-page") as pool,
+        ):
             while True:
                 if len(passes) == MAX_PASSES:
                     raise BlooioError(
@@ -172,8 +179,8 @@ class ChatCrawler:
                 if current.watermark is None or len(current.pages) == 1:
                     break
                 boundary = max(current.watermark, active_since or current.watermark)
+            chats = self._newest.newest_first()
         self.stats.elapsed_seconds = time.monotonic() - self._started
-        chats = _merge_newest(page for one in passes for page in one.pages)
         if active_since is not None:
             chats = [chat for chat in chats if last_message_time(chat) >= active_since]
         return chats
@@ -206,7 +213,7 @@ class ChatCrawler:
 
     def _record(self, page: ChatPage) -> None:
         self.stats.pages += 1
-        self._seen.update(chat["id"] for chat in page.chats)
+        self._newest.add(page)
         if page.total is not None:
             self._latest_total = page.total
         if self._on_progress is not None:
@@ -214,7 +221,7 @@ class ChatCrawler:
             self._on_progress(
                 CrawlProgress(
                     pages=self.stats.pages,
-                    chats_seen=len(self._seen),
+                    chats_seen=len(self._newest),
                     total=total,
                     elapsed_seconds=time.monotonic() - self._started,
                     pages_expected=math.ceil(total / self._step) + 1 if total else None,
@@ -224,42 +231,27 @@ class ChatCrawler:
     def _fetch_ahead(
         self, first: ChatPage, boundary: int | None, pool: ThreadPoolExecutor
     ) -> dict[int, ChatPage]:
-        """Fetch pages after ``first`` with up to ``max_concurrency`` in flight.
+        """Fetch the pages after ``first`` with up to ``max_concurrency`` in flight.
 
-        Offsets are issued in order while they lie inside the list (per the newest
-        ``pagination.total``) and before the first page known to reach the end or
-        ``boundary``. At most ``max_concurrency - 1`` requests go past that page.
+        Each worker claims the next offset itself as soon as its page is in (see
+        :class:`_Frontier` for which offsets are still needed), so no page waits for a
+        coordinator to hand out work.
         """
-        pages = {0: first}
-        # Without a pagination.total, pages are issued until one reaches the end.
-        total: float = math.inf if first.total is None else first.total
-        stop_at: float = math.inf
-        next_offset = self._step
-        in_flight: dict[Future[ChatPage], int] = {}
-        try:
-            while True:
-                while (
-                    len(in_flight) < self._concurrency
-                    and next_offset < total
-                    and next_offset < stop_at
-                ):
-                    in_flight[pool.submit(self._fetch, next_offset)] = next_offset
-                    next_offset += self._step
-                if not in_flight:
-                    return pages
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    del in_flight[future]
-                    page = future.result()
-                    pages[page.offset] = page
-                    if page.total is not None:
-                        # New chats raise the total while we page; issue their pages too.
-                        total = page.total if math.isinf(total) else max(total, page.total)
-                    if page.reaches(boundary):
-                        stop_at = min(stop_at, page.offset)
-        finally:
-            for future in in_flight:
-                future.cancel()
+        frontier = _Frontier(first, self._step, boundary)
+
+        def work() -> None:
+            while (offset := frontier.claim()) is not None:
+                try:
+                    page = self._fetch(offset)
+                except BaseException:
+                    frontier.fail()
+                    raise
+                frontier.deliver(page)
+
+        workers = [pool.submit(work) for _ in range(self._concurrency)]
+        for worker in workers:
+            worker.result()  # re-raises the first failure, after every worker stopped
+        return frontier.pages
 
     def _verified_chain(
         self, pages: dict[int, ChatPage], boundary: int | None, watermark: int
@@ -286,6 +278,76 @@ class ChatCrawler:
         return chain
 
 
+class _Frontier:
+    """The offsets one pass still needs, shared by its workers.
+
+    Offsets are claimed in order while they lie inside the list (per the newest
+    ``pagination.total``; new chats raise it mid-crawl) and before the first page known to
+    reach the end or the boundary. For a crawl down to a boundary, claims also stop at a
+    horizon extrapolated from the furthest page read: how many more chats the time left to
+    the boundary should hold at that page's density, plus one page. Only while nothing is in
+    flight may a worker claim past the horizon, so a wrong guess costs speed, never pages.
+    """
+
+    def __init__(self, first: ChatPage, step: int, boundary: int | None) -> None:
+        self.pages = {0: first}
+        self._step = step
+        self._boundary = boundary
+        self._cond = threading.Condition()
+        self._next = step
+        self._in_flight = 0
+        self._failed = False
+        self._total: float = math.inf if first.total is None else first.total
+        self._stop_at: float = math.inf
+        self._horizon = self._extrapolate(first)
+
+    def claim(self) -> int | None:
+        """The next offset to fetch, or ``None`` when this worker can stop."""
+        with self._cond:
+            while not self._failed:
+                needed = self._next < self._total and self._next < self._stop_at
+                if needed and (self._next < self._horizon or self._in_flight == 0):
+                    offset, self._next = self._next, self._next + self._step
+                    self._in_flight += 1
+                    return offset
+                if self._in_flight == 0:
+                    break  # nothing in flight can change the picture any more
+                self._cond.wait()
+            return None
+
+    def deliver(self, page: ChatPage) -> None:
+        with self._cond:
+            self.pages[page.offset] = page
+            self._in_flight -= 1
+            if page.total is not None:
+                self._total = (
+                    page.total if math.isinf(self._total) else max(self._total, page.total)
+                )
+            if page.reaches(self._boundary):
+                self._stop_at = min(self._stop_at, page.offset)
+            if page.offset == max(self.pages):
+                self._horizon = self._extrapolate(page)
+            self._cond.notify_all()
+
+    def fail(self) -> None:
+        with self._cond:
+            self._failed = True
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def _extrapolate(self, far: ChatPage) -> float:
+        if self._boundary is None or not far.chats:
+            return math.inf
+        times = [last_message_time(chat) for chat in far.chats]
+        newest, oldest = max(times), min(times)
+        if oldest < self._boundary:
+            return far.offset
+        if newest == oldest:
+            return math.inf
+        chats_left = (oldest - self._boundary) * len(times) / (newest - oldest)
+        return far.offset + len(times) + chats_left + self._step
+
+
 def _joined(before: ChatPage, after: ChatPage, watermark: int) -> bool:
     """Whether no stable chat can lie unseen between two neighbouring pages."""
     if before.received < after.sent:
@@ -293,19 +355,35 @@ def _joined(before: ChatPage, after: ChatPage, watermark: int) -> bool:
     return not before.stable_ids(watermark).isdisjoint(after.stable_ids(watermark))
 
 
-def _merge_newest(pages: Iterable[ChatPage]) -> list[Chat]:
-    """One entry per chat id, in its newest state, newest first.
+class _NewestChats:
+    """The newest state of every chat read so far; pages are added as they arrive.
 
-    Later reads win ties, so a chat read twice at the same ``last_message_time`` keeps the
-    later copy. Chats with equal times keep the order in which they were first seen.
+    Every page read is added, including pages later read again and pages past the end of
+    the chain: a stale copy always has an older ``last_message_time`` than the state that
+    replaced it, so it never wins. Later reads win ties. Thread-safe.
     """
-    newest: dict[str, tuple[int, int, Chat]] = {}
-    for page in pages:
-        for chat in page.chats:
-            key = (last_message_time(chat), page.received)
-            held = newest.get(chat["id"])
-            if held is None or key >= held[:2]:
-                newest[chat["id"]] = (*key, chat)
-    merged = [entry[2] for entry in newest.values()]
-    merged.sort(key=last_message_time, reverse=True)
-    return merged
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[int, int, Chat]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, page: ChatPage) -> None:
+        received = page.received
+        with self._lock:
+            entries = self._entries
+            for chat in page.chats:
+                moment = chat.get("last_message_time")
+                entry = (moment if type(moment) is int else 0, received, chat)
+                held = entries.get(chat["id"])
+                if held is None or entry[:2] >= held[:2]:
+                    entries[chat["id"]] = entry
+
+    def newest_first(self) -> list[Chat]:
+        """One chat per id, newest first; equal times keep the order first seen."""
+        with self._lock:
+            entries = list(self._entries.values())
+        entries.sort(key=itemgetter(0), reverse=True)
+        return [entry[2] for entry in entries]

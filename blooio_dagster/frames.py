@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any, cast
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
+from blooio_dagster._gc import collector_paused
 from blooio_dagster.errors import BlooioResponseError
 
 STRING = "string"
@@ -160,14 +162,12 @@ def chats_to_frame(
     elif fetched_at.tzinfo is None:
         raise ValueError("fetched_at must be timezone-aware, for example datetime.now(UTC)")
     data: dict[str, Any] = {}
-    for column in CHAT_COLUMNS:
-        if not column.source:
-            continue
-        values = _extract(chats, column.source)
-        try:
-            data[column.name] = _typed(values, column.dtype)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise _bad_value(chats, values, column, exc) from None
+    with collector_paused():
+        for column, values in zip(_SOURCED, _columns(chats), strict=True):
+            try:
+                data[column.name] = _typed(values, column.dtype)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise _bad_value(chats, values, column, exc) from None
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(chats)))
     frame["fetched_at"] = pd.Series(
         pd.Timestamp(fetched_at).tz_convert("UTC"), index=frame.index, dtype=TIME
@@ -175,37 +175,80 @@ def chats_to_frame(
     return frame
 
 
-def _extract(chats: Sequence[dict[str, Any]], source: tuple[str, ...]) -> list[Any]:
-    if len(source) == 1:
-        (name,) = source
-        return [chat.get(name) for chat in chats]
-    outer, inner = source
-    parents = [chat.get(outer) for chat in chats]
-    for chat, parent in zip(chats, parents, strict=True):
-        if parent is not None and not isinstance(parent, dict):
-            raise BlooioResponseError(
-                f"chat {chat.get('id')!r} has {outer} = {parent!r}; expected an object or null",
-                "/chats",
-            )
-    return [None if parent is None else parent.get(inner) for parent in parents]
+_SOURCED = tuple(c for c in CHAT_COLUMNS if c.source)
+_TOP_FIELDS = tuple(dict.fromkeys(c.source[0] for c in _SOURCED))
+
+
+def _columns(chats: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """The values of every sourced column, each a list in chat order.
+
+    One pass reads all of a chat's fields while its dict is in the CPU cache, then the rows
+    are transposed; this is much faster than one pass over all chats per column.
+    """
+    rows = [tuple(map(chat.get, _TOP_FIELDS)) for chat in chats]
+    by_field: dict[str, list[Any]] = (
+        dict(zip(_TOP_FIELDS, map(list, zip(*rows, strict=True)), strict=True))
+        if rows
+        else {field: [] for field in _TOP_FIELDS}
+    )
+    for outer in {c.source[0] for c in _SOURCED if len(c.source) == 2}:
+        by_field[outer] = _objects(chats, by_field[outer], outer)
+    return [
+        list(map(dict.get, by_field[c.source[0]], repeat(c.source[1])))
+        if len(c.source) == 2
+        else by_field[c.source[0]]
+        for c in _SOURCED
+    ]
+
+
+def _objects(chats: Sequence[dict[str, Any]], values: list[Any], field: str) -> list[Any]:
+    """A nested object per chat, with an empty dict for null; refuses anything else."""
+    if not set(map(type, values)) <= _OBJECT_OR_NULL:
+        chat, bad = next(
+            (c, v) for c, v in zip(chats, values, strict=True) if not isinstance(v, dict | None)
+        )
+        raise BlooioResponseError(
+            f"chat {chat.get('id')!r} has {field} = {bad!r}; expected an object or null",
+            "/chats",
+        )
+    return [value or _EMPTY for value in values]
+
+
+_EMPTY: dict[str, Any] = {}
+_OBJECT_OR_NULL = {dict, type(None)}
+#: The Python types JSON gives for each dtype's values (null is always allowed).
+_ALLOWED_TYPES = {
+    STRING: {str, type(None)},
+    INTEGER: {int, type(None)},
+    TIME: {int, type(None)},
+    BOOLEAN: {bool, type(None)},
+}
+_EXPECTED = {
+    STRING: "expected text",
+    INTEGER: "expected a whole number",
+    TIME: "expected epoch ms",
+    BOOLEAN: "expected true or false",
+}
 
 
 def _typed(values: list[Any], dtype: str) -> Any:
-    if dtype in (INTEGER, TIME) and any(
-        isinstance(v, bool) or not isinstance(v, int) for v in values if v is not None
-    ):
-        raise TypeError("expected a whole number" if dtype == INTEGER else "expected epoch ms")
-    if dtype == TIME:
-        millis = pd.array(values, dtype="Int64")
-        as_float = millis.to_numpy(dtype="float64", na_value=np.nan)
-        return pd.to_datetime(as_float, unit="ms", utc=True).as_unit("ns")
+    # type() is exact: a bool is not accepted as a whole number, nor a float as epoch ms.
+    if not set(map(type, values)) <= _ALLOWED_TYPES[dtype]:
+        raise TypeError(_EXPECTED[dtype])
     if dtype == STRING:
-        if any(not isinstance(v, str) for v in values if v is not None):
-            raise TypeError("expected text")
         return pd.array(values, dtype=cast(Any, STRING))
-    if dtype == BOOLEAN and any(not isinstance(v, bool) for v in values if v is not None):
-        raise TypeError("expected true or false")
-    return pd.array(values, dtype=cast(Any, dtype))
+    # NumPy turns None into NaN in C; counts and epoch milliseconds are exact in a float64.
+    numbers = np.array(values, dtype="float64")
+    missing = np.isnan(numbers)
+    filled = np.where(missing, 0, numbers)
+    if dtype == BOOLEAN:
+        return pd.arrays.BooleanArray(filled.astype(bool), missing)
+    whole = filled.astype("int64")
+    if dtype == INTEGER:
+        return pd.arrays.IntegerArray(whole, missing)
+    nanoseconds = whole * 1_000_000  # exact in int64, unlike a float product
+    nanoseconds[missing] = np.iinfo("int64").min  # NaT
+    return pd.DatetimeIndex(nanoseconds.view("datetime64[ns]")).tz_localize("UTC")
 
 
 def _bad_value(

@@ -25,7 +25,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+def wait_for_http(
+    url: str,
+    process: subprocess.Popen[bytes],
+    timeout: float = 120.0,
+    headers: Mapping[str, str] | None = None,
+) -> None:
     """Wait until ``url`` answers 200, failing early if ``process`` exits."""
     deadline = time.monotonic() + timeout
     while True:
@@ -34,7 +39,7 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 1
                 f"{process.args!r} exited with {process.returncode} before {url} answered"
             )
         try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
+            if httpx.get(url, timeout=2.0, headers=headers).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -13,6 +13,7 @@ import json
 import math
 import random
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -117,7 +118,8 @@ class BlooioTestServer:
         self._first_times = {chat["id"]: chat.pop("first_message_time") for chat in generated}
         self._chats = {chat["id"]: chat for chat in generated}
         self._order = [chat["id"] for chat in generated]
-        self._encoded: dict[str, bytes] = {}
+        # Encoded up front so every client, first or not, sees the same response times.
+        self._encoded = {chat_id: _encode(chat) for chat_id, chat in self._chats.items()}
         self._clock_ms = max((c["last_message_time"] for c in generated), default=self._now)
         self._serial = 0
         self._bucket: _TokenBucket | None = None
@@ -261,11 +263,16 @@ class BlooioTestServer:
         sort = query.get("sort", "recent")
         if sort not in ("recent", "oldest"):
             return _error(400, "sort must be one of: recent, oldest", "invalid_sort")
-        ids = self._matching(query.get("q"))
+        q = query.get("q")
+        ids = self._matching(q) if q else self._order  # no copy of the whole list per request
+        total = len(ids)
         if sort == "oldest":
-            ids = ids[::-1]
-        items = b",".join(self._encode(chat_id) for chat_id in ids[offset : offset + limit])
-        pagination = json.dumps({"limit": limit, "offset": offset, "total": len(ids)}).encode()
+            end = max(total - offset, 0)
+            window = ids[max(end - limit, 0) : end][::-1]
+        else:
+            window = ids[offset : offset + limit]
+        items = b",".join([self._encode(chat_id) for chat_id in window])
+        pagination = json.dumps({"limit": limit, "offset": offset, "total": total}).encode()
         return 200, {}, b'{"chats":[' + items + b'],"pagination":' + pagination + b"}"
 
     def _one_chat(self, chat_id: str) -> tuple[int, dict[str, str], bytes]:
@@ -284,7 +291,7 @@ class BlooioTestServer:
     def _encode(self, chat_id: str) -> bytes:
         encoded = self._encoded.get(chat_id)
         if encoded is None:
-            encoded = json.dumps(self._chats[chat_id], ensure_ascii=False).encode()
+            encoded = _encode(self._chats[chat_id])
             self._encoded[chat_id] = encoded
         return encoded
 
@@ -314,6 +321,10 @@ class BlooioTestServer:
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
             self.requests.append(record)
+
+
+def _encode(chat: dict[str, Any]) -> bytes:
+    return json.dumps(chat, ensure_ascii=False).encode()
 
 
 def _matches(chat: dict[str, Any], needle: str) -> bool:
@@ -364,14 +375,23 @@ def _make_handler(server: BlooioTestServer) -> type[BaseHTTPRequestHandler]:
 
         do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
 
+        def setup(self) -> None:
+            super().setup()
+            # Without this, Nagle's algorithm holds small responses back until the client's
+            # delayed ACK (about 40 ms), which real API servers do not do.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
+            head = [
+                f"{self.protocol_version} {status} {HTTPStatus(status).phrase}",
+                f"Server: {self.version_string()}",
+                f"Date: {self.date_time_string()}",
+                "Content-Type: application/json; charset=utf-8",
+                f"Content-Length: {len(body)}",
+                *(f"{name}: {value}" for name, value in headers.items()),
+            ]
+            # Status line, headers and body in one write, as one response.
+            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: tests and benchmarks read the request log instead

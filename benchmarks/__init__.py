@@ -1,0 +1,1 @@
+"""Benchmarks: ``make bench`` runs :mod:`benchmarks.crawl_benchmark`."""
