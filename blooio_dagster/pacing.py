@@ -130,7 +130,7 @@ class RequestPacer:
             now = self._clock()
             if retry_after:
                 self._paused_until = max(self._paused_until, now + retry_after)
-            if sent_at < self._last_backoff:
+            if sent_at <= self._last_backoff:
                 return
             self._last_backoff = now
             self._limit = max(1, self._limit // 2)

@@ -111,6 +111,9 @@ class BlooioTestServer:
         self.api_key = api_key or f"bl_test_{secrets.token_hex(16)}"
         self.faults = faults or Faults()
         self.requests: list[RequestRecord] = []
+        #: The most requests the server was answering at the same moment.
+        self.max_in_flight = 0
+        self._in_flight = 0
         self._now = int(time.time() * 1000) if now is None else now
         self._rng = random.Random(seed ^ 0x5EED)
         self._lock = threading.Lock()
@@ -214,6 +217,18 @@ class BlooioTestServer:
     # -- request handling (called from handler threads) ------------------------------------
 
     def _answer(
+        self, path: str, query: dict[str, str], authorization: str | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            return self._respond(path, query, authorization)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _respond(
         self, path: str, query: dict[str, str], authorization: str | None
     ) -> tuple[int, dict[str, str], bytes]:
         faults = self.faults
