@@ -39,7 +39,7 @@ from blooio_dagster.frames import (
     chats_to_frame,
     table_schema,
 )
-from blooio_dagster.metrics import response_lag_frame, response_summary_frame
+from blooio_dagster.metrics import STATUSES, response_lag_frame, response_summary_frame
 from blooio_dagster.resources import BlooioResource
 
 DEFAULT_START_DATE = "2025-01-01"
@@ -213,7 +213,7 @@ def build_blooio_assets(
             f"Read {len(result.chats):,} chats in {result.pages:,} pages "
             f"({result.retries} retries, {result.elapsed_seconds:.1f}s); kept {len(frame):,}."
         )
-        _add_partition_row_counts(context, frame[PARTITION_COLUMN], partitions_def)
+        _add_partition_metadata(context, frame, partitions_def)
         yield dg.Output(
             frame,
             metadata={
@@ -243,15 +243,12 @@ def build_blooio_assets(
         context: dg.AssetExecutionContext, chats: pd.DataFrame
     ) -> dg.Output[pd.DataFrame]:
         lag = response_lag_frame(chats)
-        _add_partition_row_counts(context, lag[PARTITION_COLUMN], partitions_def)
-        counts = lag["status"].value_counts()
-        return dg.Output(
-            lag,
-            metadata={
-                **_frame_metadata(lag, RESPONSE_LAG_COLUMNS),
-                **{status: int(counts.get(status, 0)) for status in _STATUS_ORDER},
-            },
-        )
+        _add_partition_metadata(context, lag, partitions_def, count_statuses=True)
+        metadata = _frame_metadata(lag, RESPONSE_LAG_COLUMNS)
+        if partitions_def is None:
+            counts = lag["status"].value_counts()
+            metadata |= {status: int(counts.get(status, 0)) for status in STATUSES}
+        return dg.Output(lag, metadata=metadata)
 
     @dg.asset(
         key=summary_key,
@@ -333,8 +330,6 @@ def build_blooio_schedule(
 
 # -- helpers ---------------------------------------------------------------------------------
 
-_STATUS_ORDER = ("replied", "awaiting_reply", "outbound_only")
-
 
 def _static_metadata(columns: Sequence[Column], partition_expr: str, column: str) -> dict[str, Any]:
     metadata: dict[str, Any] = {"dagster/column_schema": table_schema(columns)}
@@ -359,19 +354,30 @@ def _preview(frame: pd.DataFrame, rows: int = 5) -> str:
     return str(head.to_markdown(index=False))
 
 
-def _add_partition_row_counts(
+def _add_partition_metadata(
     context: dg.AssetExecutionContext,
-    times: pd.Series,
+    frame: pd.DataFrame,
     partitions_def: dg.DailyPartitionsDefinition | None,
+    *,
+    count_statuses: bool = False,
 ) -> None:
+    """Row counts (and reply statuses) per partition, even when a run covers several days."""
     if partitions_def is None:
         return
     timezone = partitions_def.timezone or "UTC"
-    days = times.dt.tz_convert(timezone).dt.strftime(partitions_def.fmt).value_counts()
-    for key in context.partition_keys:
-        context.add_asset_metadata(
-            {"dagster/partition_row_count": int(days.get(key, 0))}, partition_key=key
-        )
+    days = frame[PARTITION_COLUMN].dt.tz_convert(timezone).dt.strftime(partitions_def.fmt)
+    rows = days.value_counts()
+    keys = list(context.partition_keys)
+    statuses = (
+        pd.crosstab(days, frame["status"]).reindex(index=keys, columns=list(STATUSES), fill_value=0)
+        if count_statuses
+        else None
+    )
+    for key in keys:
+        metadata = {"dagster/partition_row_count": int(rows.get(key, 0))}
+        if statuses is not None:
+            metadata |= {str(status): int(n) for status, n in statuses.loc[key].items()}
+        context.add_asset_metadata(metadata, partition_key=key)
 
 
 def _figures(row: pd.Series) -> dict[str, Any]:

@@ -32,7 +32,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -154,6 +154,7 @@ class ChatCrawler:
         self._ticks = itertools.count()
         self._started = 0.0
         self._newest = _NewestChats()
+        self._record_lock = threading.Lock()
         self._latest_total: int | None = None
         self.stats = CrawlStats()
 
@@ -212,21 +213,23 @@ class ChatCrawler:
         return page
 
     def _record(self, page: ChatPage) -> None:
-        self.stats.pages += 1
+        # Called from every worker thread.
         self._newest.add(page)
-        if page.total is not None:
-            self._latest_total = page.total
-        if self._on_progress is not None:
-            total = self._latest_total
-            self._on_progress(
-                CrawlProgress(
-                    pages=self.stats.pages,
-                    chats_seen=len(self._newest),
-                    total=total,
-                    elapsed_seconds=time.monotonic() - self._started,
-                    pages_expected=math.ceil(total / self._step) + 1 if total else None,
-                )
+        with self._record_lock:
+            self.stats.pages += 1
+            if page.total is not None:
+                self._latest_total = page.total
+            progress = CrawlProgress(
+                pages=self.stats.pages,
+                chats_seen=len(self._newest),
+                total=self._latest_total,
+                elapsed_seconds=time.monotonic() - self._started,
+                pages_expected=(
+                    math.ceil(self._latest_total / self._step) + 1 if self._latest_total else None
+                ),
             )
+        if self._on_progress is not None:
+            self._on_progress(progress)
 
     def _fetch_ahead(
         self, first: ChatPage, boundary: int | None, pool: ThreadPoolExecutor
@@ -249,8 +252,9 @@ class ChatCrawler:
                 frontier.deliver(page)
 
         workers = [pool.submit(work) for _ in range(self._concurrency)]
+        wait(workers)  # a failure stops the others at their next claim
         for worker in workers:
-            worker.result()  # re-raises the first failure, after every worker stopped
+            worker.result()  # re-raises the failure, if any
         return frontier.pages
 
     def _verified_chain(

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
-#: Where the blooio asset group's lineage lives in the Dagster UI of the example project.
-LINEAGE_PATH = "/locations/example_project.definitions/asset-groups/blooio/lineage"
+from example_project.processes import LINEAGE_PATH
 
 # This machine's network is closed: keep Chromium from reaching out on its own.
 CHROMIUM_ARGS = [

@@ -16,6 +16,8 @@ import httpx
 
 PROJECT_DIR = Path(__file__).resolve().parent
 DAGSTER_HOME = PROJECT_DIR / "dagster_home"
+#: Where the blooio asset group's lineage lives in the Dagster UI of the example project.
+LINEAGE_PATH = "/locations/example_project.definitions/asset-groups/blooio/lineage"
 
 
 def free_port() -> int:

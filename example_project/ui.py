@@ -12,7 +12,7 @@ import threading
 from types import FrameType
 
 from blooio_dagster.testing import BlooioTestServer
-from example_project.processes import DAGSTER_HOME, dagster_webserver
+from example_project.processes import DAGSTER_HOME, LINEAGE_PATH, dagster_webserver
 
 PORT = 3000
 
@@ -33,7 +33,7 @@ def main() -> int:
         }
         print(f"Local Blooio server at {server.base_url}; starting dagster dev ...", flush=True)
         with dagster_webserver(env=env, port=PORT, dev=True) as url:
-            print(f"Dagster UI: {url}/asset-groups/blooio/lineage  (Ctrl-C stops it)", flush=True)
+            print(f"Dagster UI: {url}{LINEAGE_PATH}  (Ctrl-C stops it)", flush=True)
             stop.wait()
     print("Stopped dagster dev and the local Blooio server.")
     return 0

@@ -221,6 +221,16 @@ def test_a_backfill_records_figures_per_partition(project: Project) -> None:
         replied = sum(expected_status(c) == "replied" for c in truth)
         assert meta(summaries[day], "replied") == replied
         assert isinstance(meta(summaries[day], "response_lag_p90_seconds"), float)
+    lag_events = [
+        e.materialization
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == dg.AssetKey(["blooio", "chat_response_lag"])
+    ]
+    for event in lag_events:
+        assert event.partition is not None
+        statuses = [expected_status(c) for c in truth_of_day(project.server, event.partition)]
+        for status in ("replied", "awaiting_reply", "outbound_only"):
+            assert meta(event.metadata, status) == statuses.count(status)
     chats_events = [
         e.materialization
         for e in result.get_asset_materialization_events()
@@ -478,3 +488,25 @@ def test_the_key_is_absent_from_the_event_log(start_server: ServerFactory, tmp_p
     for secret in ("bl_test_EVENTLOGSECRET", "bl_test_ALSOSECRET"):
         assert secret not in dumped
         assert secret not in runs
+
+
+def test_long_crawls_log_progress(
+    start_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import blooio_dagster.assets as assets_module
+
+    monkeypatch.setattr(assets_module, "PROGRESS_EVERY_SECONDS", 0.0)
+    server = start_server(chats=3000, seed=27)
+    project = Project(server, tmp_path / "w.duckdb", partitioned=False)
+
+    result = project.job.execute_in_process(instance=project.instance)
+
+    messages = [
+        entry.user_message
+        for entry in project.instance.all_logs(result.run_id)
+        if "Blooio crawl:" in entry.user_message
+    ]
+    assert messages, "progress lines were logged"
+    assert "chats/s" in messages[-1]
+    assert "left" in messages[-1]
+    assert "of about" in messages[-1]

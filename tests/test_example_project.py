@@ -142,7 +142,8 @@ def test_the_webserver_serves_the_asset_graph(webserver_url: str) -> None:
 
 @pytest.mark.browser
 def test_the_lineage_page_shows_the_three_assets(webserver_url: str, tmp_path: Path) -> None:
-    from example_project.browser import LINEAGE_PATH, chromium_page, open_lineage
+    from example_project.browser import chromium_page, open_lineage
+    from example_project.processes import LINEAGE_PATH
 
     with chromium_page() as page:
         open_lineage(page, webserver_url)
