@@ -88,6 +88,13 @@ class Project:
         return list(self.job.partitions_def.get_partition_keys()[-count:])
 
 
+def materializations(result: dg.ExecuteInProcessResult, name: str) -> list[dg.AssetMaterialization]:
+    """The materializations of ``blooio/<name>`` in a run, one per partition."""
+    key = dg.AssetKey(["blooio", name])
+    events = result.get_asset_materialization_events()
+    return [e.materialization for e in events if e.materialization.asset_key == key]
+
+
 def day_window(key: str) -> tuple[int, int]:
     start = datetime.fromisoformat(key).replace(tzinfo=UTC)
     start_ms = int(start.timestamp() * 1000)
@@ -209,11 +216,7 @@ def test_a_backfill_records_figures_per_partition(project: Project) -> None:
 
     result = project.run(*days)
 
-    summaries = {
-        e.materialization.partition: e.materialization.metadata
-        for e in result.get_asset_materialization_events()
-        if e.materialization.asset_key == dg.AssetKey(["blooio", "response_summary"])
-    }
+    summaries = {m.partition: m.metadata for m in materializations(result, "response_summary")}
     assert set(summaries) == set(days)
     for day in days:
         truth = truth_of_day(project.server, day)
@@ -221,25 +224,17 @@ def test_a_backfill_records_figures_per_partition(project: Project) -> None:
         replied = sum(expected_status(c) == "replied" for c in truth)
         assert meta(summaries[day], "replied") == replied
         assert isinstance(meta(summaries[day], "response_lag_p90_seconds"), float)
-    lag_events = [
-        e.materialization
-        for e in result.get_asset_materialization_events()
-        if e.materialization.asset_key == dg.AssetKey(["blooio", "chat_response_lag"])
-    ]
+    lag_events = materializations(result, "chat_response_lag")
+    assert sorted(str(event.partition) for event in lag_events) == days
     for event in lag_events:
-        assert event.partition is not None
-        statuses = [expected_status(c) for c in truth_of_day(project.server, event.partition)]
+        statuses = [expected_status(c) for c in truth_of_day(project.server, str(event.partition))]
         for status in ("replied", "awaiting_reply", "outbound_only"):
             assert meta(event.metadata, status) == statuses.count(status)
-    chats_events = [
-        e.materialization
-        for e in result.get_asset_materialization_events()
-        if e.materialization.asset_key == dg.AssetKey(["blooio", "chats"])
-    ]
+    chats_events = materializations(result, "chats")
+    assert sorted(str(event.partition) for event in chats_events) == days
     for event in chats_events:
-        assert event.partition is not None
         rows = meta(event.metadata, "dagster/partition_row_count")
-        assert rows == len(truth_of_day(project.server, event.partition))
+        assert rows == len(truth_of_day(project.server, str(event.partition)))
 
 
 def test_unpartitioned_mode_snapshots_the_whole_list(
@@ -321,11 +316,7 @@ def test_materialization_metadata_describes_the_crawl(project: Project) -> None:
 
     result = project.run(day)
 
-    (event,) = [
-        e.materialization
-        for e in result.get_asset_materialization_events()
-        if e.materialization.asset_key == dg.AssetKey(["blooio", "chats"])
-    ]
+    (event,) = materializations(result, "chats")
     metadata = event.metadata
     assert meta(metadata, "pages_fetched") >= 1
     assert meta(metadata, "retries") == 0
