@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import cached_property
 from operator import itemgetter
 from typing import Any
 
@@ -49,7 +50,7 @@ MAX_PASSES = 10
 def last_message_time(chat: Chat) -> int:
     """A chat's ``last_message_time`` in epoch ms, or 0 when the API sent none."""
     value = chat.get("last_message_time")
-    return value if isinstance(value, int) else 0
+    return value if type(value) is int else 0
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,21 @@ class ChatPage:
             self.total is not None and self.offset + len(self.chats) >= self.total
         )
 
+    @cached_property
+    def newest(self) -> int:
+        """The newest ``last_message_time`` on the page (0 for an empty page)."""
+        return max(map(last_message_time, self.chats), default=0)
+
+    @cached_property
+    def oldest(self) -> int:
+        """The oldest ``last_message_time`` on the page (0 for an empty page)."""
+        return min(map(last_message_time, self.chats), default=0)
+
     def reaches(self, boundary: int | None) -> bool:
         """Whether this page is the last one needed for chats active at or after ``boundary``."""
         if self.reaches_end:
             return True
-        return boundary is not None and min(map(last_message_time, self.chats)) < boundary
+        return boundary is not None and self.oldest < boundary
 
     def stable_ids(self, watermark: int) -> set[str]:
         """Ids of the chats on this page older than ``watermark``: they cannot have moved."""
@@ -193,7 +204,7 @@ class ChatCrawler:
         result = _Pass(pages=[first], total=first.total)
         if not first.chats:
             return result
-        result.watermark = max(map(last_message_time, first.chats))
+        result.watermark = first.newest
         unchanged = previous is not None and (previous.watermark, previous.total) == (
             result.watermark,
             first.total,
@@ -213,9 +224,8 @@ class ChatCrawler:
         return page
 
     def _record(self, page: ChatPage) -> None:
-        # Called from every worker thread.
-        self._newest.add(page)
-        with self._record_lock:
+        with self._record_lock:  # called from every worker thread
+            self._newest.add(page)
             self.stats.pages += 1
             if page.total is not None:
                 self._latest_total = page.total
@@ -342,14 +352,12 @@ class _Frontier:
     def _extrapolate(self, far: ChatPage) -> float:
         if self._boundary is None or not far.chats:
             return math.inf
-        times = [last_message_time(chat) for chat in far.chats]
-        newest, oldest = max(times), min(times)
-        if oldest < self._boundary:
+        if far.oldest < self._boundary:
             return far.offset
-        if newest == oldest:
+        if far.newest == far.oldest:
             return math.inf
-        chats_left = (oldest - self._boundary) * len(times) / (newest - oldest)
-        return far.offset + len(times) + chats_left + self._step
+        chats_left = (far.oldest - self._boundary) * len(far.chats) / (far.newest - far.oldest)
+        return far.offset + len(far.chats) + chats_left + self._step
 
 
 def _joined(before: ChatPage, after: ChatPage, watermark: int) -> bool:
@@ -364,30 +372,26 @@ class _NewestChats:
 
     Every page read is added, including pages later read again and pages past the end of
     the chain: a stale copy always has an older ``last_message_time`` than the state that
-    replaced it, so it never wins. Later reads win ties. Thread-safe.
+    replaced it, so it never wins. Later reads win ties. Not thread-safe: the crawler adds
+    pages under its own lock.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._entries: dict[str, tuple[int, int, Chat]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def add(self, page: ChatPage) -> None:
-        received = page.received
-        with self._lock:
-            entries = self._entries
-            for chat in page.chats:
-                moment = chat.get("last_message_time")
-                entry = (moment if type(moment) is int else 0, received, chat)
-                held = entries.get(chat["id"])
-                if held is None or entry[:2] >= held[:2]:
-                    entries[chat["id"]] = entry
+        entries, received = self._entries, page.received
+        for chat in page.chats:
+            entry = (last_message_time(chat), received, chat)
+            held = entries.get(chat["id"])
+            if held is None or entry[:2] >= held[:2]:
+                entries[chat["id"]] = entry
 
     def newest_first(self) -> list[Chat]:
         """One chat per id, newest first; equal times keep the order first seen."""
-        with self._lock:
-            entries = list(self._entries.values())
+        entries = list(self._entries.values())
         entries.sort(key=itemgetter(0), reverse=True)
         return [entry[2] for entry in entries]

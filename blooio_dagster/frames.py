@@ -147,8 +147,9 @@ def chats_to_frame(
     """Blooio chats (as ``GET /chats`` sends them) as a typed frame of :data:`CHAT_COLUMNS`.
 
     Times become timezone-aware UTC datetimes, counts nullable integers, flags nullable
-    booleans, text pandas strings; missing fields and nulls become missing values. The
-    conversion is column by column, without a Python object per row.
+    booleans, text pandas strings; missing fields and nulls become missing values. One
+    pass over the chats gathers every field, then each typed column is built by NumPy and
+    pandas in C, with no per-value Python work.
 
     Args:
         chats: chat objects, for example from :meth:`BlooioClient.list_chats`.

@@ -106,7 +106,9 @@ class RequestPacer:
     def record_success(self) -> None:
         """A request was answered without a 429: win back concurrency and rate slowly."""
         with self._cond:
-            self._recent_successes.append(self._clock())
+            now = self._clock()
+            self._recent_successes.append(now)
+            self._forget_successes_before(now - RATE_WINDOW_SECONDS)
             if self._limit < self._max_concurrency:
                 self._successes_at_limit += 1
                 if self._successes_at_limit >= self._limit:
@@ -136,8 +138,11 @@ class RequestPacer:
             self._limit = max(1, self._limit // 2)
             self._successes_at_limit = 0
             # What the server let through over the last second is the best estimate of its limit.
-            while self._recent_successes and self._recent_successes[0] < now - RATE_WINDOW_SECONDS:
-                self._recent_successes.popleft()
+            self._forget_successes_before(now - RATE_WINDOW_SECONDS)
             allowed = len(self._recent_successes) / RATE_WINDOW_SECONDS
             current = allowed if self._rate is None else min(self._rate, max(allowed, MIN_RATE))
             self._rate = max(current * RATE_DECREASE, MIN_RATE)
+
+    def _forget_successes_before(self, moment: float) -> None:
+        while self._recent_successes and self._recent_successes[0] < moment:
+            self._recent_successes.popleft()
