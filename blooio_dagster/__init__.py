@@ -19,6 +19,7 @@ from blooio_dagster.errors import (
     BlooioConfigError,
     BlooioConnectionError,
     BlooioError,
+    BlooioIncompleteError,
     BlooioRateLimitError,
     BlooioRequestError,
     BlooioResponseError,
@@ -32,7 +33,7 @@ from blooio_dagster.frames import (
     chats_to_frame,
 )
 from blooio_dagster.metrics import response_lag_frame, response_summary_frame
-from blooio_dagster.resources import BlooioResource
+from blooio_dagster.resources import BlooioLiteralKeyWarning, BlooioResource
 
 __all__ = [
     "CHAT_COLUMNS",
@@ -45,6 +46,8 @@ __all__ = [
     "BlooioConfigError",
     "BlooioConnectionError",
     "BlooioError",
+    "BlooioIncompleteError",
+    "BlooioLiteralKeyWarning",
     "BlooioRateLimitError",
     "BlooioRequestError",
     "BlooioResource",

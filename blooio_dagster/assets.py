@@ -202,6 +202,7 @@ def build_blooio_assets(
         with blooio.get_client() as client:
             result = client.crawl_chats(
                 active_since=window.start if window else None,
+                max_missing=blooio.max_missing,
                 on_progress=_progress_logger(context, estimate=window is None),
             )
         fetched_at = datetime.now(UTC)
@@ -211,13 +212,24 @@ def build_blooio_assets(
             frame = frame[(times >= window.start) & (times < window.end)].reset_index(drop=True)
         context.log.info(
             f"Read {len(result.chats):,} chats in {result.pages:,} pages "
-            f"({result.retries} retries, {result.elapsed_seconds:.1f}s); kept {len(frame):,}."
+            f"({result.retries} retries, {result.elapsed_seconds:.1f}s); kept {len(frame):,}. "
+            + (
+                "Every chat is accounted for."
+                if result.verified
+                else f"{result.missing} chats are unaccounted for (within max_missing)."
+            )
         )
         _add_partition_metadata(context, frame, partitions_def)
         yield dg.Output(
             frame,
             metadata={
                 **_frame_metadata(frame, CHAT_COLUMNS),
+                "verified_complete": result.verified,
+                "expected_chats": result.expected_total,
+                "unique_chats": result.unique_chats,
+                "missing_chats": result.missing,
+                "deleted_chats": result.deleted,
+                "repaired_regions": result.repaired_regions,
                 "pages_fetched": result.pages,
                 "pages_refetched": result.refetched_pages,
                 "retries": result.retries,
@@ -347,11 +359,34 @@ def _frame_metadata(frame: pd.DataFrame, columns: Sequence[Column]) -> dict[str,
 
 
 def _preview(frame: pd.DataFrame, rows: int = 5) -> str:
-    head = frame.head(rows).copy()
+    """The first ``rows`` rows as a markdown table whose layout depends on dtypes, not values.
+
+    tabulate would right-align a text column whose cells all look like numbers (phone
+    numbers such as ``+12025550123``) and left-align a number column holding a missing value.
+    So every cell is made text here and each column is aligned by its dtype: numbers and
+    durations right, everything else left. Missing values are blank, and newlines or pipes
+    in text cannot break the table.
+    """
+    head = frame.head(rows)
+    cells: dict[str, list[str]] = {}
+    align: list[str] = []
     for name in head.columns:
-        if head[name].dtype == TIME:
-            head[name] = head[name].dt.strftime("%Y-%m-%d %H:%M:%S")
-    return str(head.to_markdown(index=False))
+        column = head[name]
+        dtype = column.dtype
+        if dtype == TIME:
+            column = column.dt.strftime("%Y-%m-%d %H:%M:%S")
+        numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        align.append("right" if numeric or pd.api.types.is_timedelta64_dtype(dtype) else "left")
+        cells[str(name)] = [
+            ""
+            if pd.isna(value)
+            else format(value, "g")
+            if isinstance(value, float)
+            else " ".join(str(value).splitlines()).replace("|", "\\|")
+            for value in column.astype(object)
+        ]
+    table = pd.DataFrame(cells, columns=list(cells))
+    return str(table.to_markdown(index=False, disable_numparse=True, colalign=align))
 
 
 def _add_partition_metadata(

@@ -10,30 +10,37 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 from itertools import repeat
 from types import TracebackType
 from typing import Any, Literal, Self
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
-from blooio_dagster.crawl import Chat, ChatCrawler, CrawlProgress
+from blooio_dagster.crawl import ChatCrawler, CrawlProgress
 from blooio_dagster.errors import (
     BlooioAuthError,
     BlooioConfigError,
     BlooioConnectionError,
+    BlooioError,
     BlooioRateLimitError,
     BlooioRequestError,
     BlooioResponseError,
     BlooioServerError,
 )
+from blooio_dagster.http import BodyTooLarge, describe_unexpected_status, read_body
 from blooio_dagster.pacing import RequestPacer
+from blooio_dagster.pages import Chat, PageAnswer
+from blooio_dagster.redaction import hide_in_logs, show_in_logs
 from blooio_dagster.retry import (
     backoff_seconds,
     is_retryable_exception,
@@ -58,9 +65,32 @@ USER_AGENT = f"blooio-dagster/{__version__}"
 
 @dataclass(frozen=True)
 class ChatCrawlResult:
-    """Every chat a crawl found, with what the crawl cost (for metadata and logs)."""
+    """Every chat a crawl found, what it verified, and what it cost (for metadata and logs).
+
+    Attributes:
+        chats: every chat, newest first (or oldest first for ``sort="oldest"``).
+        verified: whether every chat is accounted for (always true unless ``max_missing``
+            let a shortfall through).
+        expected_total: chats the API says exist (in the ``active_since`` window); ``None``
+            when it sends no ``pagination.total``.
+        unique_chats: distinct chats read; ``len(chats)``.
+        missing: chats unaccounted for (0 when verified); ``None`` when not countable.
+        deleted: chats the crawl read, then saw gone from the list, and left out.
+        repaired_regions: parts of the list that did not add up and were read again.
+        pages: requests answered with a page, re-reads included.
+        refetched_pages: re-reads: windows read again to join pages, ties or the end.
+        passes: passes over the list, each reading what changed during the one before.
+        retries: requests retried after a failure (5xx, 429, timeouts, cut-off bodies).
+        elapsed_seconds: how long the crawl took.
+    """
 
     chats: list[Chat]
+    verified: bool
+    expected_total: int | None
+    unique_chats: int
+    missing: int | None
+    deleted: int
+    repaired_regions: int
     pages: int
     refetched_pages: int
     passes: int
@@ -116,25 +146,70 @@ def validate_settings(
     whole("page_size", page_size, 1, MAX_PAGE_SIZE)
     whole("max_retries", max_retries, 0)
     whole("max_concurrency", max_concurrency, 1)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise BlooioConfigError(f"timeout must be a number of seconds above 0, got {timeout!r}.")
-    if requests_per_second is not None and (
-        isinstance(requests_per_second, bool)
-        or not isinstance(requests_per_second, int | float)
-        or not requests_per_second > 0
-    ):
-        raise BlooioConfigError(
-            f"requests_per_second must be above 0, or None for no cap; got {requests_per_second!r}."
-        )
+    check_timeout(timeout)
+    check_requests_per_second(requests_per_second)
     check_base_url(base_url)
 
 
-def check_base_url(base_url: str) -> None:
-    """Refuse a base URL that is not http(s), or plain http to a host that is not loopback."""
-    parts = urlsplit(base_url) if isinstance(base_url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+def check_timeout(timeout: float) -> None:
+    """Refuse a timeout that is not a finite number of seconds above 0."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise BlooioConfigError(f"timeout must be a number of seconds above 0, got {timeout!r}.")
+    if not math.isfinite(timeout):
         raise BlooioConfigError(
-            f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, got {base_url!r}."
+            f"timeout must be a finite number of seconds, got {timeout!r}. Use a number such "
+            "as timeout=30: without a limit a stalled connection would hang the run forever."
+        )
+    if timeout <= 0:
+        raise BlooioConfigError(f"timeout must be a number of seconds above 0, got {timeout!r}.")
+
+
+def check_requests_per_second(requests_per_second: float | None) -> None:
+    """Refuse a rate cap that is not a finite number above 0 (``None`` means no cap)."""
+    if requests_per_second is None:
+        return
+    rate = requests_per_second
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+        raise BlooioConfigError(
+            f"requests_per_second must be above 0, or None for no cap; got {rate!r}."
+        )
+    if not math.isfinite(rate):
+        raise BlooioConfigError(
+            f"requests_per_second must be a finite number, got {rate!r}. For no cap, leave "
+            "it unset (None): the client then learns Blooio's limit from its 429 answers."
+        )
+
+
+def check_base_url(base_url: str) -> None:
+    """Refuse a base URL no request should go to, naming what is wrong.
+
+    It must be an http(s) URL with a host, without user name or password, query string,
+    fragment or whitespace (also percent-encoded), and plain http only to a loopback host.
+    Messages never quote a user name, password or query, which may be secrets.
+    """
+    example = f"such as {DEFAULT_BASE_URL}"
+    try:
+        parts = urlsplit(base_url) if isinstance(base_url, str) else None
+    except ValueError:  # for example an unclosed IPv6 bracket
+        parts = None
+    if parts is not None and "@" in parts.netloc:
+        raise BlooioConfigError(
+            "base_url must not contain a user name or password (user:password@host); Blooio "
+            f"authenticates with the API key alone. Remove them from base_url, {example}."
+        )
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BlooioConfigError(f"base_url must be an http(s) URL {example}, got {base_url!r}.")
+    for mark, part in (("?", "a query string"), ("#", "a fragment")):
+        if mark in base_url:
+            raise BlooioConfigError(
+                f"base_url must not have {part} ('{mark}...'); got one after "
+                f"{base_url.split(mark, 1)[0]!r}. The client adds its own query parameters; "
+                f"give only the API root, {example}."
+            )
+    if any(ch.isspace() for ch in unquote(base_url)):
+        raise BlooioConfigError(
+            f"base_url must not contain spaces or other whitespace (also not encoded as %20), "
+            f"got {base_url!r}. Remove them; often a stray space or newline was copied with it."
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise BlooioConfigError(
@@ -180,7 +255,8 @@ class BlooioClient:
     Args:
         api_key: the organization's API key, sent as a bearer token and shown nowhere.
         base_url: the API root; ``http://`` only to loopback addresses.
-        timeout: seconds to wait for connect, read, write and pool, per attempt.
+        timeout: seconds per attempt, a finite number: for each connect, read and write, and
+            for the whole response, body included (bodies over 64 MiB are refused).
         max_retries: retries after the first attempt, for connection errors, timeouts,
             408, 429, 5xx and bodies that are not valid JSON.
         page_size: chats per request, 1 to 200.
@@ -218,6 +294,9 @@ class BlooioClient:
         self.max_concurrency = max_concurrency
         self.requests_per_second = requests_per_second
         self._pacer = RequestPacer(max_concurrency, requests_per_second)
+        # Kept out of httpx's and httpcore's logs until close() (or garbage collection).
+        hide_in_logs(self._api_key)
+        self._show_key_in_logs = weakref.finalize(self, show_in_logs, self._api_key)
         self._http = httpx.Client(
             base_url=base_url,
             headers={
@@ -252,7 +331,10 @@ class BlooioClient:
 
     def close(self) -> None:
         """Close the connection pool. The client cannot be used afterwards."""
-        self._http.close()
+        try:
+            self._http.close()
+        finally:
+            self._show_key_in_logs()
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -263,7 +345,7 @@ class BlooioClient:
 
         The shape is checked (see :class:`BlooioResponseError`); unknown fields are kept.
         """
-        return self._chats_page(limit=limit, offset=offset, q=q, sort=sort, retries=None)
+        return self._chats_page(limit=limit, offset=offset, q=q, sort=sort, retries=None)[0]
 
     def get_chat(self, chat_id: str) -> dict[str, Any]:
         """One chat (``GET /chats/{chat_id}``), including ``first_message_time``."""
@@ -281,9 +363,10 @@ class BlooioClient:
         q: str | None = None,
         sort: Sort = "recent",
         active_since: datetime | int | None = None,
+        max_missing: int = 0,
         on_progress: Callable[[CrawlProgress], None] | None = None,
     ) -> ChatCrawlResult:
-        """Like :meth:`list_chats`, returning also what the crawl cost.
+        """Like :meth:`list_chats`, returning also what the crawl verified and cost.
 
         ``on_progress`` is called after every page (from worker threads) with a
         :class:`~blooio_dagster.crawl.CrawlProgress`.
@@ -291,27 +374,54 @@ class BlooioClient:
         _check_sort(sort)
         if q is not None and not isinstance(q, str):
             raise BlooioConfigError(f"q must be a string or None, got {q!r}.")
+        if isinstance(max_missing, bool) or not isinstance(max_missing, int) or max_missing < 0:
+            raise BlooioConfigError(
+                f"max_missing must be a whole number >= 0 (0: every chat or an error), "
+                f"got {max_missing!r}."
+            )
         since_ms = None if active_since is None else to_epoch_ms(active_since)
         retries = _RetryCounter()
 
-        def fetch(offset: int, limit: int) -> tuple[list[Chat], int | None]:
+        def fetch(offset: int, limit: int) -> PageAnswer:
             # Always newest first: only that order lets the crawl catch chats that move.
-            page = self._chats_page(limit=limit, offset=offset, q=q, sort="recent", retries=retries)
-            total = page.get("pagination", {}).get("total")
-            return page["chats"], total
+            page, server_time = self._chats_page(
+                limit=limit, offset=offset, q=q, sort="recent", retries=retries
+            )
+            pagination = page.get("pagination") or {}
+            reported = pagination.get("limit")
+            return PageAnswer(
+                chats=page["chats"],
+                total=pagination.get("total"),
+                limit=reported if type(reported) is int else None,
+                server_time=server_time,
+            )
 
         crawler = ChatCrawler(
             fetch,
             page_size=self.page_size,
             max_concurrency=self.max_concurrency,
+            max_missing=max_missing,
             on_progress=on_progress,
         )
         chats = crawler.crawl(active_since=since_ms)
+        verdict, stats = crawler.verdict, crawler.stats
+        if not verdict.verified:
+            logger.warning(
+                "Blooio: %s chats unaccounted for (max_missing=%d lets the crawl return): %s",
+                verdict.missing,
+                max_missing,
+                "; ".join(verdict.regions),
+            )
         if sort == "oldest":
             chats.reverse()
-        stats = crawler.stats
         return ChatCrawlResult(
             chats=chats,
+            verified=verdict.verified,
+            expected_total=verdict.expected,
+            unique_chats=len(chats),
+            missing=verdict.missing,
+            deleted=verdict.deleted,
+            repaired_regions=stats.repaired_regions,
             pages=stats.pages,
             refetched_pages=stats.refetched_pages,
             passes=stats.passes,
@@ -325,19 +435,28 @@ class BlooioClient:
         q: str | None = None,
         sort: Sort = "recent",
         active_since: datetime | int | None = None,
+        max_missing: int = 0,
     ) -> list[dict[str, Any]]:
         """Every chat of the organization exactly once, in its newest state, as Blooio sent it.
 
         Complete even while the list changes during paging (chats moving to the front, new
-        chats, a moving ``pagination.total``); see :mod:`blooio_dagster.crawl` for how.
+        chats, deletions, short or empty pages, a drifting ``pagination.total``): the crawl
+        counts what it read against the API's total and raises
+        :class:`~blooio_dagster.errors.BlooioIncompleteError` rather than return a short
+        list. See :mod:`blooio_dagster.crawl` for how.
 
         Args:
             q: only chats whose phone/email or contact name matches.
             sort: ``"recent"`` (newest first) or ``"oldest"``; orders the result.
             active_since: only chats with ``last_message_time`` at or after this moment (an
                 aware datetime or epoch ms); paging stops once the crawl is past it.
+            max_missing: how many chats may stay unaccounted for before the crawl raises;
+                a shortfall within it is logged as a warning. 0 (the default): every chat,
+                or an error.
         """
-        return self.crawl_chats(q=q, sort=sort, active_since=active_since).chats
+        return self.crawl_chats(
+            q=q, sort=sort, active_since=active_since, max_missing=max_missing
+        ).chats
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -349,7 +468,8 @@ class BlooioClient:
         q: str | None,
         sort: str,
         retries: _RetryCounter | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], int | None]:
+        """One checked ``GET /chats`` page, and the server's clock (epoch ms) when it answered."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
             raise BlooioConfigError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit!r}.")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
@@ -358,9 +478,9 @@ class BlooioClient:
         params: dict[str, str | int] = {"limit": limit, "offset": offset, "sort": sort}
         if q is not None:
             params["q"] = q
-        payload = self._get("/chats", params, retries=retries, offset=offset)
+        payload, headers = self._get_answer("/chats", params, retries=retries, offset=offset)
         _check_chats_page(payload, offset)
-        return payload  # type: ignore[no-any-return]
+        return payload, _server_time(headers)
 
     def _get(
         self,
@@ -370,7 +490,24 @@ class BlooioClient:
         retries: _RetryCounter | None,
         offset: int | None = None,
     ) -> Any:
-        """GET ``path`` and decode its JSON, with pacing and retries; raises BlooioError."""
+        """GET ``path`` and decode its JSON body; see :meth:`_get_answer`."""
+        return self._get_answer(path, params, retries=retries, offset=offset)[0]
+
+    def _get_answer(
+        self,
+        path: str,
+        params: dict[str, str | int],
+        *,
+        retries: _RetryCounter | None,
+        offset: int | None = None,
+    ) -> tuple[Any, httpx.Headers]:
+        """GET ``path``, with pacing and retries: its decoded JSON and the response headers.
+
+        Raises BlooioError.
+
+        Only HTTP 200 is success. Each attempt must deliver its whole body within
+        ``timeout`` seconds and under :data:`~blooio_dagster.http.MAX_BODY_BYTES`.
+        """
         attempts = self.max_retries + 1
         where = f"{path} (offset {offset})" if offset is not None else path
         for attempt in range(1, attempts + 1):
@@ -378,14 +515,16 @@ class BlooioClient:
             started = time.monotonic()
             with self._pacer.slot() as sent_at:
                 try:
-                    response = self._http.get(path, params=params)
+                    response, body = self._fetch(path, params)
                 except httpx.TransportError as exc:
                     if not is_retryable_exception(exc) or last:
                         raise BlooioConnectionError(
                             attempts, self.base_url, self._redact(_describe(exc))
                         ) from None
                     failure, wait = _describe(exc), backoff_seconds(attempt)
-                    response = None
+                    response, body = None, b""
+                except BodyTooLarge as exc:
+                    raise BlooioResponseError(str(exc), path, offset) from None
             if response is not None:
                 logger.debug(
                     "GET %s -> %s in %.3fs", where, response.status_code, time.monotonic() - started
@@ -402,25 +541,27 @@ class BlooioClient:
                     )
                 elif is_retryable_status(status):
                     if last:
-                        raise BlooioServerError(
-                            status, attempts, self._api_message(response)[0], path
-                        )
+                        raise BlooioServerError(status, attempts, self._api_message(body)[0], path)
                     hinted = retry_after_seconds(response.headers)
                     failure = f"HTTP {status}"
                     wait = hinted if hinted is not None else backoff_seconds(attempt)
                 elif status >= 400:
-                    message, code = self._api_message(response)
+                    message, code = self._api_message(body)
                     if status in (401, 403):
                         raise BlooioAuthError(status, message)
                     raise BlooioRequestError(status, message, code, path)
+                elif status != 200:
+                    # Redirects and other 2xx: never followed, never taken for an empty page.
+                    problem = self._redact(describe_unexpected_status(response))
+                    raise BlooioResponseError(problem, path, offset)
                 else:
                     self._pacer.record_success()
                     try:
-                        return json.loads(response.content)
+                        return json.loads(body), response.headers
                     except ValueError:
                         if last:
                             raise BlooioResponseError(
-                                f"the body is not valid JSON ({len(response.content)} bytes; "
+                                f"the body is not valid JSON ({len(body)} bytes; "
                                 f"cut off?) on all {attempts} attempts",
                                 path,
                                 offset,
@@ -439,16 +580,27 @@ class BlooioClient:
             time.sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _api_message(self, response: httpx.Response) -> tuple[str | None, str | None]:
+    def _fetch(self, path: str, params: dict[str, str | int]) -> tuple[httpx.Response, bytes]:
+        """One attempt: the response and its whole body, all within ``timeout`` seconds."""
+        deadline = time.monotonic() + self.timeout
+        try:
+            with self._http.stream("GET", path, params=params) as response:
+                return response, read_body(response, deadline=deadline, timeout=self.timeout)
+        except RuntimeError:
+            if self._http.is_closed:
+                raise _closed_error() from None
+            raise
+
+    def _api_message(self, body: bytes) -> tuple[str | None, str | None]:
         """The API's ``message`` and ``code`` from an error body, or a short text excerpt."""
         try:
-            body = json.loads(response.content)
+            payload = json.loads(body)
         except ValueError:
-            text = response.text.strip()[:200]
+            text = body.decode("utf-8", errors="replace").strip()[:200]
             return (self._redact(text) or None), None
-        if not isinstance(body, dict):
+        if not isinstance(payload, dict):
             return None, None
-        message, code = body.get("message"), body.get("code")
+        message, code = payload.get("message"), payload.get("code")
         return (
             self._redact(str(message)) if message is not None else None,
             self._redact(str(code)) if code is not None else None,
@@ -462,6 +614,26 @@ class BlooioClient:
 def _describe(exc: httpx.TransportError) -> str:
     detail = str(exc)
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _closed_error() -> BlooioError:
+    return BlooioError(
+        "This BlooioClient is closed (its with block ended, or close() was called) and sends "
+        "no more requests. Create a new client, for example in a new "
+        "`with BlooioClient(...) as client:` block or from BlooioResource.get_client()."
+    )
+
+
+def _server_time(headers: httpx.Headers) -> int | None:
+    """The server's clock from the ``Date`` header (epoch ms, to the second), if it sent one."""
+    raw = headers.get("date")
+    if not raw:
+        return None
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return None if moment.tzinfo is None else int(moment.timestamp() * 1000)
 
 
 def _check_sort(sort: object) -> None:

@@ -1,28 +1,36 @@
 """Reading every chat exactly once out of Blooio's offset-paged, constantly changing chat list.
 
-``GET /chats?sort=recent`` is not a snapshot. While a client pages, a chat that receives a
-message jumps to the front, new chats appear at the front, and every chat behind them shifts
-back. A naive ``offset += limit`` loop returns shifted chats twice and misses a chat that jumps
-from an unread page to the read front. This module's crawl is complete anyway, with pages
-fetched concurrently, by leaning on two facts of a list sorted newest first:
+``GET /chats?sort=recent`` is not a snapshot. While a client pages, chats that get a message
+jump to the front, new chats appear, chats are deleted, pages come back short or empty and
+``pagination.total`` drifts. A naive ``offset += limit`` loop returns chats twice and misses
+others without noticing. This crawl either proves it read every chat or raises
+:class:`~blooio_dagster.errors.BlooioIncompleteError`.
 
-1. Let ``W`` be the newest ``last_message_time`` on page 0 when a pass starts. A chat that
-   changes after that gets a message at or after ``W``, so the list is always "chats at or
-   after W" followed by "chats older than W" (the *stable* chats), and the stable chats never
-   change and keep their relative order. A stable chat's position can only grow.
-2. So if page A (offset ``o``) was answered before page B (offset ``o + step``) was requested,
-   no stable chat can slip between them. If B might have been answered first (they were in
-   flight together), the pages overlap by a few rows and must share a stable chat; when they
-   do not, B is fetched again, now strictly after A, and the check moves on to B and C.
+**The proof.** Each request is answered from one consistent snapshot, so a page holds exactly
+the chats whose sort key (``last_message_time``, see :mod:`blooio_dagster.pages`) lies
+strictly between its last and first row's keys at that moment. Two pages whose keys overlap
+(the next page's first row is newer than the current page's last row) therefore leave no key
+between them unread, whenever each was read and however chats shifted in between: a chat
+whose time did not change cannot slip past both. A *pass* chains such pages from the top of
+the list down to its end (or to ``active_since``): consecutive pages overlap by a few rows,
+and where two do not overlap in keys (chats deleted, a short page, a server cap) windows are
+read where the freshest pages put the gap until one joins them. A run of chats sharing one
+time (a bulk import) is read whole in one window, or gathered over shifted windows until its
+size, which the totals on the pages where it starts and ends give, is reached.
 
-A pass therefore covers every stable chat from the front down to the end of the list (or to
-``active_since``), and the next pass reads the front again down to the first pass's ``W``,
-collecting every chat that moved or appeared meanwhile, in its newest state. Passes shrink
-fast (only what changed during the previous one); the crawl stops after a pass answered by a
-single page, which is an atomic read, or when ``W`` did not move at all.
+Chats that change during a pass get a message stamped at the server's current time, so they
+sort at or above a *marker*: the newest time on the pass's first page (passing over chats
+dated ahead of the server's ``Date``). The next pass reads from the top down to that marker;
+passes shrink to what changed meanwhile, and the crawl stops after a pass that one atomic
+page answered.
 
-Every page read is merged by chat id as it arrives, keeping the newest state; the result is
-sorted newest first.
+**The count.** Finally the distinct chats read are counted against the newest
+``pagination.total`` (for ``active_since``, against the total less the chats a fresh page
+shows below the boundary; see :mod:`blooio_dagster.reconcile`). When chats are unaccounted
+for, or a junction never joined, the whole list is read again in windows shifted by half a
+page; chats a later page should have shown but did not are taken as deleted. Still short,
+the crawl raises, naming how many and where. (Chats moved within the list by late-stamped or
+unsent messages can only be caught by the count; the README says what can blind it.)
 """
 
 from __future__ import annotations
@@ -34,66 +42,47 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from functools import cached_property
-from operator import itemgetter
-from typing import Any
 
 from blooio_dagster._gc import collector_paused
-from blooio_dagster.errors import BlooioError
-
-Chat = dict[str, Any]
+from blooio_dagster.errors import BlooioIncompleteError
+from blooio_dagster.frontier import Frontier
+from blooio_dagster.pages import (
+    TIMED_TOP_KEY,
+    TOP_KEY,
+    Chat,
+    ChatPage,
+    NewestChats,
+    PageAnswer,
+    SortKeys,
+    is_timed,
+)
+from blooio_dagster.reconcile import (
+    CrawlVerdict,
+    count_below,
+    describe_key,
+    detect_gone,
+    incomplete_error,
+    run_size,
+    verdict_for,
+)
 
 #: Passes after which a list that never stops changing is reported instead of read forever.
 MAX_PASSES = 10
+#: Pages smaller than this cannot overlap their neighbours and still move forward.
+MIN_CRAWL_PAGE_SIZE = 4
+#: Times stamped up to this long before the server's ``Date`` still count as "changed".
+CLOCK_MARGIN_MS = 2_000
+#: Windows read to join one junction (each where the freshest pages put it) before giving up.
+MAX_JOIN_ATTEMPTS = 8
+#: Reads of a page that came back empty although chats should be there.
+MAX_EMPTY_READS = 4
+#: Sweeps over a run of tied chats larger than a page, gathering its members.
+MAX_TIE_SWEEPS = 16
+#: Re-reads of the whole list (in shifted windows) when the count comes up short.
+MAX_REPAIR_ROUNDS = 2
 
-
-def last_message_time(chat: Chat) -> int:
-    """A chat's ``last_message_time`` in epoch ms, or 0 when the API sent none."""
-    value = chat.get("last_message_time")
-    return value if type(value) is int else 0
-
-
-@dataclass(frozen=True)
-class ChatPage:
-    """One answered ``GET /chats`` request, with when it was sent and answered.
-
-    ``sent`` and ``received`` are ticks of one counter shared by all requests of a crawl:
-    ``a.received < b.sent`` proves the server answered ``a`` before it saw ``b``.
-    """
-
-    offset: int
-    limit: int
-    chats: list[Chat]
-    total: int | None
-    sent: int
-    received: int
-
-    @property
-    def reaches_end(self) -> bool:
-        """Whether nothing came after this page when it was read."""
-        return len(self.chats) < self.limit or (
-            self.total is not None and self.offset + len(self.chats) >= self.total
-        )
-
-    @cached_property
-    def newest(self) -> int:
-        """The newest ``last_message_time`` on the page (0 for an empty page)."""
-        return max(map(last_message_time, self.chats), default=0)
-
-    @cached_property
-    def oldest(self) -> int:
-        """The oldest ``last_message_time`` on the page (0 for an empty page)."""
-        return min(map(last_message_time, self.chats), default=0)
-
-    def reaches(self, boundary: int | None) -> bool:
-        """Whether this page is the last one needed for chats active at or after ``boundary``."""
-        if self.reaches_end:
-            return True
-        return boundary is not None and self.oldest < boundary
-
-    def stable_ids(self, watermark: int) -> set[str]:
-        """Ids of the chats on this page older than ``watermark``: they cannot have moved."""
-        return {chat["id"] for chat in self.chats if last_message_time(chat) < watermark}
+FetchPage = Callable[[int, int], PageAnswer]
+"""``fetch(offset, limit)`` for ``sort=recent``; must be safe to call from several threads."""
 
 
 @dataclass(frozen=True)
@@ -121,30 +110,68 @@ class CrawlProgress:
 
 @dataclass
 class CrawlStats:
-    """What one crawl cost: pages fetched, pages fetched again, passes, seconds."""
+    """What one crawl cost and repaired."""
 
     pages: int = 0
     refetched_pages: int = 0
     passes: int = 0
+    repair_rounds: int = 0
+    repaired_regions: int = 0
     elapsed_seconds: float = 0.0
 
 
 @dataclass
 class _Pass:
-    pages: list[ChatPage] = field(default_factory=list)
-    watermark: int | None = None
-    total: int | None = None
+    """The pages one pass chained, and what it measured."""
+
+    chain: list[ChatPage]
+    marker: int | None = None
+    below_boundary: int | None = None
 
 
-FetchPage = Callable[[int, int], tuple[list[Chat], int | None]]
-"""``fetch(offset, limit) -> (chats, pagination.total)`` for ``sort=recent``."""
+@dataclass
+class _Walk:
+    """A chain under construction: every key above ``tau`` is covered (``tau`` itself partly).
+
+    ``tau_start`` is the position of the first row with key ``tau`` on the page that set it;
+    ``tie_done`` is a key whose run of tied chats has been read whole; ``ended`` is set once
+    the end of the list is proven.
+    """
+
+    current: ChatPage
+    hi: int
+    tau: int = 0
+    tau_start: int = 0
+    chain: list[ChatPage] = field(default_factory=list)
+    chained: set[int] = field(default_factory=set)
+    tie_done: int | None = None
+    ended: bool = False
+
+    @classmethod
+    def start(cls, anchor: ChatPage, hi: int) -> _Walk:
+        walk = cls(anchor, hi)
+        walk.advance(anchor)
+        return walk
+
+    @property
+    def above_range(self) -> bool:
+        """Whether every page so far lies above the range (chats without a time, first)."""
+        return self.tau == self.hi
+
+    def advance(self, page: ChatPage) -> None:
+        self.chain.append(page)
+        self.chained.add(id(page))
+        self.current = page
+        self.tau = min(self.hi, page.last_key)
+        self.tau_start = page.offset + (page.first_index_of(page.last_key) or 0)
 
 
 class ChatCrawler:
     """Reads a complete, de-duplicated chat list through ``fetch``, several pages at a time.
 
-    ``fetch`` must be safe to call from several threads; the client's ``get_chats_page``
-    is. With ``max_concurrency=1`` pages are read strictly in order and need no overlap.
+    After :meth:`crawl`, :attr:`verdict` says what was verified and :attr:`stats` what it
+    cost. Up to ``max_missing`` chats may be unaccounted for before the crawl raises
+    :class:`BlooioIncompleteError` (the verdict then says how many).
     """
 
     def __init__(
@@ -153,104 +180,240 @@ class ChatCrawler:
         *,
         page_size: int,
         max_concurrency: int,
+        max_missing: int = 0,
         on_progress: Callable[[CrawlProgress], None] | None = None,
     ) -> None:
         self._fetch_raw = fetch
-        self._limit = page_size
+        self._limit = max(page_size, MIN_CRAWL_PAGE_SIZE)
+        self._cap = self._limit
+        self._largest_page = 0
         self._concurrency = max_concurrency
-        # Overlap lets two pages answered out of order prove they left no gap between them.
-        overlap = max(1, page_size // 40) if max_concurrency > 1 and page_size > 1 else 0
-        self._step = page_size - overlap
+        self._max_missing = max_missing
         self._on_progress = on_progress
         self._ticks = itertools.count()
         self._started = 0.0
-        self._newest = _NewestChats()
-        self._record_lock = threading.Lock()
-        self._latest_total: int | None = None
+        self._keys = SortKeys()
+        self._newest = NewestChats()
+        self._lock = threading.Lock()
+        self._latest_total: tuple[int, int] | None = None  # (received, total)
+        self._timed_start: int | None = None
+        self._regions: list[str] = []
+        self._pool: ThreadPoolExecutor | None = None
         self.stats = CrawlStats()
+        self.verdict = CrawlVerdict(None, 0, None, 0, ())
+
+    @property
+    def overlap(self) -> int:
+        """Rows each page shares with the one before it."""
+        return max(2, self._cap // 100)
+
+    @property
+    def step(self) -> int:
+        """Offsets between consecutive pages."""
+        return max(1, self._cap - self.overlap)
+
+    @property
+    def cap(self) -> int:
+        """The most chats one page holds: the page size, or less if the server caps it."""
+        return self._cap
+
+    @property
+    def total(self) -> int | None:
+        """The newest ``pagination.total`` read."""
+        return self._latest_total[1] if self._latest_total else None
+
+    # -- the crawl ------------------------------------------------------------------------
 
     def crawl(self, active_since: int | None = None) -> list[Chat]:
-        """Every chat (active at or after ``active_since`` ms, if given), newest first."""
+        """Every chat (timed at or after ``active_since`` ms, if given), newest first."""
         self._started = time.monotonic()
-        passes: list[_Pass] = []
-        boundary = active_since
         with (
             collector_paused(),
             ThreadPoolExecutor(self._concurrency, thread_name_prefix="blooio-page") as pool,
         ):
-            while True:
-                if len(passes) == MAX_PASSES:
-                    raise BlooioError(
-                        f"Blooio's chat list kept changing faster than it could be read: "
-                        f"{MAX_PASSES} passes over the newest chats did not settle. Try again "
-                        "at a quieter time, or narrow the crawl with active_since."
-                    )
-                current = self._run_pass(boundary, pool, previous=passes[-1] if passes else None)
-                passes.append(current)
-                self.stats.passes += 1
-                if current.watermark is None or len(current.pages) == 1:
+            self._pool = pool
+            for repair in range(MAX_REPAIR_ROUNDS + 1):
+                self._regions = []
+                # Chats without a time are part of the whole list, not of any time window.
+                hi = TOP_KEY if active_since is None else TIMED_TOP_KEY
+                first = self._run_pass(active_since, hi, start=0, shifted=repair > 0)
+                if repair > 0:
+                    with self._lock:
+                        detect_gone(first.chain, self._newest)
+                if active_since is not None and len(first.chain) > 1:  # else one atomic read
+                    first.below_boundary = self._recount_below(active_since, first)
+                self._read_front(first, active_since)
+                self.verdict = verdict_for(
+                    self._newest,
+                    total=self.total,
+                    active_since=active_since,
+                    below_boundary=first.below_boundary,
+                    untimed_above=(self._timed_start or 0) if self._keys.nulls_first else 0,
+                    regions=self._regions,
+                )
+                if self.verdict.verified or repair == MAX_REPAIR_ROUNDS:
                     break
-                boundary = max(current.watermark, active_since or current.watermark)
+                self.stats.repair_rounds += 1
+                self.stats.repaired_regions += len(self.verdict.regions)
             chats = self._newest.newest_first()
         self.stats.elapsed_seconds = time.monotonic() - self._started
+        verdict = self.verdict
+        tolerated = verdict.missing is not None and verdict.missing <= self._max_missing
+        if not verdict.verified and not (self._max_missing > 0 and tolerated):
+            raise incomplete_error(verdict, self.stats.repair_rounds)
         if active_since is not None:
-            chats = [chat for chat in chats if last_message_time(chat) >= active_since]
+            chats = [
+                chat
+                for chat in chats
+                if type(t := chat.get("last_message_time")) is int and t >= active_since
+            ]
         return chats
 
-    def _run_pass(
-        self, boundary: int | None, pool: ThreadPoolExecutor, previous: _Pass | None
-    ) -> _Pass:
-        first = self._fetch(0)
-        result = _Pass(pages=[first], total=first.total)
-        if not first.chats:
-            return result
-        result.watermark = first.newest
-        unchanged = previous is not None and (previous.watermark, previous.total) == (
-            result.watermark,
-            first.total,
-        )
-        # When nothing arrived since the previous pass started, that pass read a still list.
-        if unchanged or first.reaches(boundary):
-            return result
-        pages = self._fetch_ahead(first, boundary, pool)
-        result.pages = self._verified_chain(pages, boundary, result.watermark)
-        return result
+    def _read_front(self, previous: _Pass, active_since: int | None) -> None:
+        """Passes over what changed since the previous one, until one page answers a pass."""
+        passes = 1
+        current = previous
+        while len(current.chain) > 1:
+            if passes == MAX_PASSES:
+                raise BlooioIncompleteError(
+                    f"chats kept changing faster than they could be read: {MAX_PASSES} passes "
+                    "over the newest chats did not settle. Try again at a quieter time, or "
+                    "narrow the crawl with active_since.",
+                    unique_chats=len(self._newest),
+                )
+            marker = current.marker
+            if active_since is not None:
+                marker = active_since if marker is None else max(marker, active_since)
+            start = max(0, self._timed_start - 1) if self._timed_start else 0
+            current = self._run_pass(marker, TIMED_TOP_KEY, start=start)
+            passes += 1
+        self.stats.passes += passes
 
-    def _fetch(self, offset: int) -> ChatPage:
+    def _run_pass(self, lo: int | None, hi: int, *, start: int, shifted: bool = False) -> _Pass:
+        """Chain pages from the top of ``[lo, hi]`` down past ``lo`` (``None``: the end)."""
+        anchor = self._anchor(start, hi)
+        if not anchor.chats:
+            return _Pass(chain=[anchor])
+        walk = _Walk.start(anchor, hi)
+        pages = self._fetch_ahead(anchor, lo, shifted)
+        budget = 3 * len(pages) + 4 * MAX_PASSES * MAX_JOIN_ATTEMPTS
+        while not walk.ended and not (lo is not None and walk.tau < lo):
+            if not self._at_end(walk, pages):
+                self._extend(walk, pages)
+            budget -= 1
+            if budget < 0:
+                raise BlooioIncompleteError(
+                    "the list changed faster than a pass could join its pages "
+                    f"(stuck after offset {walk.current.offset}). Try again at a quieter "
+                    "time, or narrow the crawl with active_since.",
+                    unique_chats=len(self._newest),
+                )
+        below = None if lo is None else count_below(walk.chain, lo)
+        return _Pass(chain=walk.chain, marker=self._marker(walk.chain), below_boundary=below)
+
+    # -- pages ----------------------------------------------------------------------------
+
+    def _fetch(self, offset: int, *, reread: bool = False) -> ChatPage:
         sent = next(self._ticks)
-        chats, total = self._fetch_raw(offset, self._limit)
-        page = ChatPage(offset, self._limit, chats, total, sent, next(self._ticks))
-        self._record(page)
+        answer = self._fetch_raw(offset, self._limit)
+        received = next(self._ticks)
+        self._keys.learn(offset, answer.chats)
+        page = ChatPage(
+            offset,
+            self._limit,
+            answer.chats,
+            self._keys.of(answer.chats),
+            answer.total,
+            answer.limit,
+            answer.server_time,
+            sent,
+            received,
+        )
+        if not page.is_sorted():
+            raise BlooioIncompleteError(
+                f"the page at offset {offset} is not sorted newest first, as sort=recent "
+                "promises; the API seems to ignore sort, so completeness cannot be checked."
+            )
+        self._record(page, reread)
         return page
 
-    def _record(self, page: ChatPage) -> None:
-        with self._record_lock:  # called from every worker thread
+    def _record(self, page: ChatPage, reread: bool) -> None:
+        with self._lock:  # called from every worker thread
             self._newest.add(page)
             self.stats.pages += 1
-            if page.total is not None:
-                self._latest_total = page.total
+            self.stats.refetched_pages += reread
+            if page.total is not None and (
+                self._latest_total is None or page.received > self._latest_total[0]
+            ):
+                self._latest_total = (page.received, page.total)
+            self._learn_cap(page)
+            if self._keys.nulls_first and page.chats and not is_timed(page.first_key):
+                index = next((i for i, key in enumerate(page.keys) if is_timed(key)), None)
+                if index is not None:
+                    self._timed_start = page.offset + index
+            total = self.total
             progress = CrawlProgress(
                 pages=self.stats.pages,
                 chats_seen=len(self._newest),
-                total=self._latest_total,
+                total=total,
                 elapsed_seconds=time.monotonic() - self._started,
-                pages_expected=(
-                    math.ceil(self._latest_total / self._step) + 1 if self._latest_total else None
-                ),
+                pages_expected=math.ceil(total / self.step) + 1 if total else None,
             )
         if self._on_progress is not None:
             self._on_progress(progress)
 
-    def _fetch_ahead(
-        self, first: ChatPage, boundary: int | None, pool: ThreadPoolExecutor
-    ) -> dict[int, ChatPage]:
-        """Fetch the pages after ``first`` with up to ``max_concurrency`` in flight.
+    def _learn_cap(self, page: ChatPage) -> None:
+        """A server may cap pages below the limit asked for; pages then step by the cap."""
+        self._largest_page = max(self._largest_page, len(page))
+        reported = page.reported_limit
+        if reported is not None and 1 <= reported < self._limit:
+            self._cap = min(self._cap, max(reported, MIN_CRAWL_PAGE_SIZE))
+        elif (
+            page.total is not None
+            and page.offset + len(page) < page.total
+            and len(page) < self._cap
+            and self._largest_page > self.overlap
+        ):
+            # Short although more chats follow: the server caps pages without saying so.
+            self._cap = max(self._largest_page, MIN_CRAWL_PAGE_SIZE)
 
-        Each worker claims the next offset itself as soon as its page is in (see
-        :class:`_Frontier` for which offsets are still needed), so no page waits for a
-        coordinator to hand out work.
+    def _reread_empty(self, page: ChatPage, *, known: bool = False) -> ChatPage:
+        """Read an empty page again while chats should be there.
+
+        They should when the total says so, or (``known``) when chats were read there
+        before and the API sends no total to tell.
         """
-        frontier = _Frontier(first, self._step, boundary)
+        for _ in range(MAX_EMPTY_READS):
+            total = self.total
+            expected = known if total is None else page.offset < total
+            if page.chats or not expected:
+                return page
+            page = self._fetch(page.offset, reread=True)
+        return page
+
+    def _anchor(self, start: int, hi: int) -> ChatPage:
+        """A page at or near ``start`` that begins above ``hi`` (or at the top of the list)."""
+        offset = start
+        for attempt in range(MAX_JOIN_ATTEMPTS):
+            # Without a total, an empty first page could be an empty list: read it twice.
+            known = len(self._newest) > 0 or attempt == 0
+            page = self._reread_empty(self._fetch(offset, reread=attempt > 0), known=known)
+            if not page.chats and len(self._newest) > 0:
+                self._regions.append(
+                    f"at offset {offset:,}: the API kept returning no chats where it had "
+                    "returned some before"
+                )
+            if not page.chats or offset == 0 or page.first_key > hi:
+                return page
+            offset = max(0, offset - (self.step << attempt))
+        return self._fetch(0, reread=True)
+
+    def _fetch_ahead(self, anchor: ChatPage, lo: int | None, shifted: bool) -> dict[int, ChatPage]:
+        """Fetch the pages after ``anchor`` with up to ``max_concurrency`` in flight."""
+        first_offset = anchor.offset + (self.step // 2 if shifted else self.step)
+        frontier = Frontier(self, anchor, first_offset, lo)
+        if self._concurrency == 1 or frontier.done_at_start():
+            return frontier.pages
 
         def work() -> None:
             while (offset := frontier.claim()) is not None:
@@ -261,137 +424,350 @@ class ChatCrawler:
                     raise
                 frontier.deliver(page)
 
-        workers = [pool.submit(work) for _ in range(self._concurrency)]
+        assert self._pool is not None
+        workers = [self._pool.submit(work) for _ in range(self._concurrency)]
         wait(workers)  # a failure stops the others at their next claim
         for worker in workers:
             worker.result()  # re-raises the failure, if any
         return frontier.pages
 
-    def _verified_chain(
-        self, pages: dict[int, ChatPage], boundary: int | None, watermark: int
-    ) -> list[ChatPage]:
-        """Pages from offset 0 to the last one needed, with no stable chat between them lost.
+    def _read(self, offset: int, pages: dict[int, ChatPage]) -> ChatPage:
+        """Read one more window for the chain: to join two pages, a run of ties or the end."""
+        page = self._reread_empty(self._fetch(offset, reread=True))
+        pages[offset] = page
+        return page
 
-        Walks the pages in offset order. Each next page is accepted when it was requested
-        after the current one was answered, or when the two share a stable chat; otherwise
-        it is fetched again (now strictly after the current one). Fetches forward until a
-        page reaches the end of the list or ``boundary``.
+    # -- chaining -------------------------------------------------------------------------
+
+    def _extend(self, walk: _Walk, pages: dict[int, ChatPage]) -> None:
+        """Add the page that overlaps the chain's keys and reaches furthest past them.
+
+        Any page read in this pass will do, whatever its offset: the proof is in keys, and
+        chats moving to the front or being deleted shift offsets. When none overlaps, a
+        window is read a few rows before where the freshest pages put ``tau`` now, so that
+        it overlaps the chain and holds any run of chats tied at ``tau`` whole; a run longer
+        than a window is gathered (:meth:`_gather_tie`).
         """
-        chain = [pages[0]]
-        current = pages[0]
-        while not current.reaches(boundary):
-            offset = current.offset + self._step
-            candidate = pages.get(offset)
-            if candidate is None or not _joined(current, candidate, watermark):
-                if candidate is not None:
-                    self.stats.refetched_pages += 1
-                candidate = self._fetch(offset)
-                pages[offset] = candidate
-            chain.append(candidate)
-            current = candidate
-        return chain
+        if self._join_any(walk, pages):
+            return
+        tau = walk.tau
+        planned = walk.current.offset + self.step
+        if planned not in pages:  # not read ahead (one page at a time): the next page, as planned
+            pages[planned] = self._reread_empty(self._fetch(planned))
+            if self._join_any(walk, pages):
+                return
+        if pages[planned].keys.count(tau) >= self._cap // 2 and walk.tie_done != tau:
+            self._gather_tie(walk, pages, end_of_list=None)  # a run longer than a window
+            return
+        self.stats.repaired_regions += 1
+        after: int | None = None  # tau lies at or after this position, by a fresh read
+        before: int | None = None  # tau lies before this position, by a fresh read
+        offset = max(0, self._position_of_tau(walk, pages) - self.overlap)
+        for attempt in range(MAX_JOIN_ATTEMPTS):
+            page = self._read(offset, pages)
+            if self._join_any(walk, pages):
+                return
+            if page.keys.count(tau) >= self._cap // 2 and walk.tie_done != tau:
+                self._gather_tie(walk, pages, end_of_list=None)  # a run longer than a window
+                return
+            if page.chats and page.last_key >= tau:
+                after = page.offset + len(page) - page.keys.count(tau)
+                before = None if before is not None and before <= after else before
+            else:
+                before = page.offset
+                after = None if after is not None and after >= before else after
+            offset = self._next_window(after, before, attempt)
+        below = max(
+            (p for p in pages.values() if p.chats and p.first_key < walk.tau),
+            key=lambda page: (page.first_key, page.received),
+            default=None,
+        )
+        if below is None:
+            raise BlooioIncompleteError(
+                f"pages after offset {walk.current.offset} kept returning chats already read; "
+                "the API seems to ignore offset, so the rest of the list cannot be reached.",
+                unique_chats=len(self._newest),
+            )
+        self._regions.append(
+            f"between {describe_key(below.first_key)} and {describe_key(walk.tau)} "
+            f"(around offset {below.offset:,}): no window read joined the pages around it"
+        )
+        walk.advance(below)
 
+    def _join_any(self, walk: _Walk, pages: dict[int, ChatPage]) -> bool:
+        """Advance to a read page that overlaps the chain's keys, the one reaching furthest.
 
-class _Frontier:
-    """The offsets one pass still needs, shared by its workers.
-
-    Offsets are claimed in order while they lie inside the list (per the newest
-    ``pagination.total``; new chats raise it mid-crawl) and before the first page known to
-    reach the end or the boundary. For a crawl down to a boundary, claims also stop at a
-    horizon extrapolated from the furthest page read: how many more chats the time left to
-    the boundary should hold at that page's density, plus one page. Only while nothing is in
-    flight may a worker claim past the horizon, so a wrong guess costs speed, never pages.
-    """
-
-    def __init__(self, first: ChatPage, step: int, boundary: int | None) -> None:
-        self.pages = {0: first}
-        self._step = step
-        self._boundary = boundary
-        self._cond = threading.Condition()
-        self._next = step
-        self._in_flight = 0
-        self._failed = False
-        self._total: float = math.inf if first.total is None else first.total
-        self._stop_at: float = math.inf
-        self._horizon = self._extrapolate(first)
-
-    def claim(self) -> int | None:
-        """The next offset to fetch, or ``None`` when this worker can stop."""
-        with self._cond:
-            while not self._failed:
-                needed = self._next < self._total and self._next < self._stop_at
-                if needed and (self._next < self._horizon or self._in_flight == 0):
-                    offset, self._next = self._next, self._next + self._step
-                    self._in_flight += 1
-                    return offset
-                if self._in_flight == 0:
-                    break  # nothing in flight can change the picture any more
-                self._cond.wait()
-            return None
-
-    def deliver(self, page: ChatPage) -> None:
-        with self._cond:
-            self.pages[page.offset] = page
-            self._in_flight -= 1
-            if page.total is not None:
-                self._total = (
-                    page.total if math.isinf(self._total) else max(self._total, page.total)
-                )
-            if page.reaches(self._boundary):
-                self._stop_at = min(self._stop_at, page.offset)
-            if page.offset == max(self.pages):
-                self._horizon = self._extrapolate(page)
-            self._cond.notify_all()
-
-    def fail(self) -> None:
-        with self._cond:
-            self._failed = True
-            self._in_flight -= 1
-            self._cond.notify_all()
-
-    def _extrapolate(self, far: ChatPage) -> float:
-        if self._boundary is None or not far.chats:
-            return math.inf
-        if far.oldest < self._boundary:
-            return far.offset
-        if far.newest == far.oldest:
-            return math.inf
-        chats_left = (far.oldest - self._boundary) * len(far.chats) / (far.newest - far.oldest)
-        return far.offset + len(far.chats) + chats_left + self._step
-
-
-def _joined(before: ChatPage, after: ChatPage, watermark: int) -> bool:
-    """Whether no stable chat can lie unseen between two neighbouring pages."""
-    if before.received < after.sent:
+        The page a step on, as planned, usually does; only when it does not are all the
+        pages of the pass searched.
+        """
+        planned = pages.get(walk.current.offset + self.step)
+        if planned is not None and self._joins(walk, planned):
+            walk.advance(planned)
+            return True
+        joinable = [page for page in pages.values() if self._joins(walk, page)]
+        if not joinable:
+            return False
+        walk.advance(min(joinable, key=lambda page: (page.last_key, -page.received)))
         return True
-    return not before.stable_ids(watermark).isdisjoint(after.stable_ids(watermark))
 
+    def _joins(self, walk: _Walk, page: ChatPage) -> bool:
+        """Whether ``page`` overlaps the chain's keys and reaches past them."""
+        if not page.chats or id(page) in walk.chained:
+            return False
+        tau = walk.tau
+        if page.first_key <= tau and page.offset > 0:  # nothing lies above offset 0
+            return False
+        return (
+            page.last_key < tau
+            or (page.last_key == tau and self._reaches_end(page))
+            or (walk.above_range and page.offset > walk.current.offset)
+        )
 
-class _NewestChats:
-    """The newest state of every chat read so far; pages are added as they arrive.
+    def _next_window(self, after: int | None, before: int | None, attempt: int) -> int:
+        """Where to read next, by bisection between the freshest bounds on ``tau``'s position."""
+        if after is not None and before is not None:
+            if before - after <= self._cap - 2 * self.overlap:
+                return max(0, after - self.overlap)
+            return max(0, (after + before) // 2 - self._cap // 2)
+        if before is not None:  # only known to lie before: look further back each time
+            return max(0, before - (self._cap << attempt) // 2)
+        assert after is not None  # only known to lie after: start a little earlier each time
+        return max(0, after - min(self.overlap << attempt, self._cap // 2))
 
-    Every page read is added, including pages later read again and pages past the end of
-    the chain: a stale copy always has an older ``last_message_time`` than the state that
-    replaced it, so it never wins. Later reads win ties. Not thread-safe: the crawler adds
-    pages under its own lock.
-    """
+    def _position_of_tau(self, walk: _Walk, pages: dict[int, ChatPage]) -> int:
+        """Where the first chat with key ``tau`` is now, by the freshest pages.
 
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[int, int, Chat]] = {}
+        The freshest page holding key ``tau`` gives its position; pages read after it that
+        end above ``tau`` (chats moved to the front since) or begin below it (chats deleted
+        since) move the estimate, the newest last.
+        """
+        tau = walk.tau
+        best, index = walk.current, walk.current.first_index_of(tau) or 0
+        for page in pages.values():
+            if page.received > best.received and (found := page.first_index_of(tau)) is not None:
+                best, index = page, found
+        position = best.offset + index
+        fresher = sorted(
+            (p for p in pages.values() if p.received > best.received),
+            key=lambda page: page.received,
+        )
+        for page in fresher:
+            if not page.chats or page.first_key < tau:
+                position = min(position, page.offset)
+            elif page.last_key > tau:
+                position = max(position, page.offset + len(page))
+        return position
 
-    def __len__(self) -> int:
-        return len(self._entries)
+    def _at_end(self, walk: _Walk, pages: dict[int, ChatPage]) -> bool:
+        """Whether the chain's last page is proven to end the list (its tail run included).
 
-    def add(self, page: ChatPage) -> None:
-        entries, received = self._entries, page.received
-        for chat in page.chats:
-            entry = (last_message_time(chat), received, chat)
-            held = entries.get(chat["id"])
-            if held is None or entry[:2] >= held[:2]:
-                entries[chat["id"]] = entry
+        A short page ends the list only if the API agrees: its own total says so, or a window
+        read again from its last rows on is short too, holds nothing older than the chain, and
+        its total agrees (read again until one comes with a total; a total that keeps
+        disagreeing with windows that end on the same chat is left to the count). From an API
+        that never sends totals, that window must end with the same chat.
+        """
+        current = walk.current
+        total = self.total
+        end = current.offset + len(current)
+        if not self._is_short(current) and (total is None or end < total):
+            return False
+        if not (self._is_short(current) and current.total == end):
+            verdict = self._confirm_end(walk, pages)
+            if verdict is False:
+                return False
+            if verdict is None:
+                self._regions.append(
+                    f"after offset {current.offset:,}: the end of the list could not be read "
+                    "again to confirm it"
+                )
+        tail_run = current.offset > 0 and current.first_key == walk.tau
+        if tail_run and walk.tie_done != walk.tau:
+            self._gather_tie(walk, pages, end_of_list=end)
+        walk.ended = True
+        return True
 
-    def newest_first(self) -> list[Chat]:
-        """One chat per id, newest first; equal times keep the order first seen."""
-        entries = list(self._entries.values())
-        entries.sort(key=itemgetter(0), reverse=True)
-        return [entry[2] for entry in entries]
+    def _confirm_end(self, walk: _Walk, pages: dict[int, ChatPage]) -> bool | None:
+        """Read the window from the chain's last rows on: True if the list ends there, False
+        if more chats follow, None if no window came back to tell."""
+        current = walk.current
+        offset = max(current.offset + 1, current.offset + len(current) - 2)
+        disagreed = 0
+        for attempt in range(MAX_JOIN_ATTEMPTS):
+            confirm = self._read(offset, pages)
+            if not confirm.chats:
+                offset = max(0, offset - (self._cap << attempt) // 2)  # the list shrank
+                continue
+            if not self._is_short(confirm) or confirm.last_key < walk.tau:
+                if self._is_short(current) and self._largest_page > self.overlap:
+                    # More followed a short page: the server caps pages there.
+                    self._cap = max(self._largest_page, MIN_CRAWL_PAGE_SIZE)
+                return False
+            same_end = confirm.ids[-1] == current.ids[-1]
+            if confirm.total is None:
+                if self.total is None:  # an API that never sends totals
+                    return same_end
+                continue  # read again, for a total
+            if confirm.offset + len(confirm) >= confirm.total:
+                return True
+            if not same_end:
+                return False  # it ends elsewhere, and its total says more follow
+            disagreed += 1
+            if disagreed == 3:  # the pages keep ending here: leave it to the count
+                return True
+        return None
+
+    def _is_short(self, page: ChatPage) -> bool:
+        return len(page) < min(page.limit, self._cap)
+
+    def _reaches_end(self, page: ChatPage) -> bool:
+        """Whether a page says the list ended within it: short, and its total agrees."""
+        end = page.offset + len(page)
+        return self._is_short(page) and (page.total is None or end >= page.total)
+
+    # -- ties -----------------------------------------------------------------------------
+
+    def _gather_tie(
+        self, walk: _Walk, pages: dict[int, ChatPage], *, end_of_list: int | None
+    ) -> None:
+        """Gather a run of tied chats longer than a page, until its size is reached.
+
+        Windows over the run are read at shifted positions in each sweep, since the server
+        may order it differently per request or per window. Its size is read off the page
+        where it starts and the page where it ends: the chats at or below its time by the
+        first one's total, less those below it by the second one's. Only chats read since
+        the first count towards it, so a chat deleted earlier cannot stand in for one that
+        was never seen; one deleted later is in both.
+        """
+        tau = walk.tau
+        first, last = self._run_bounds(walk, pages)
+        size = run_size(first, last, end_of_list, totals_sent=self.total is not None)
+        since = first[0].sent if first else walk.current.sent
+        have, unchanged_sweeps = self._newest.count_keys(tau, tau, since=since), 0
+        for sweep in range(MAX_TIE_SWEEPS):
+            if size is not None and have >= size:
+                break  # the pages already read hold the whole run
+            start = first[0].offset + first[1] if first else walk.tau_start
+            offset = max(0, start - 1 - (sweep * 17) % self.step)
+            for _ in range(MAX_TIE_SWEEPS * 4):
+                page = self._read(offset, pages)
+                if not page.chats:
+                    break
+                found = page.first_index_of(tau)
+                starts_run = found is not None and (page.first_key > tau or page.offset == 0)
+                if starts_run and (first is None or (first[0].total is None and page.total)):
+                    first = (page, found or 0)  # prefer a page whose total sizes the run
+                below = page.first_index_below(tau)
+                if below is not None and (below > 0 or page.offset == 0):
+                    last = (page, below)
+                    break
+                if below is None and self._reaches_end(page):
+                    last = (page, len(page))
+                    break
+                if below == 0:  # the run moved forward past this window: step back
+                    offset = max(0, offset - self.step // 2)
+                else:
+                    offset = page.offset + max(1, len(page) - self.overlap)
+            size = run_size(first, last, end_of_list, totals_sent=self.total is not None)
+            since = first[0].sent if first else walk.current.sent
+            gathered = self._newest.count_keys(tau, tau, since=since)
+            unchanged_sweeps = unchanged_sweeps + 1 if gathered == have else 0
+            have = gathered
+            if size is not None and have >= size:
+                break
+            if unchanged_sweeps == 3:
+                self._tie_region(tau, walk.tau_start, size, have)
+                break
+        else:
+            self._tie_region(tau, walk.tau_start, size, have)
+        walk.tie_done = tau
+        if last is not None:
+            walk.advance(last[0])
+        else:
+            walk.ended = True
+
+    def _run_bounds(
+        self, walk: _Walk, pages: dict[int, ChatPage]
+    ) -> tuple[tuple[ChatPage, int] | None, tuple[ChatPage, int] | None]:
+        """Where the run at ``tau`` starts and ends, by the pages read so far, if they show it.
+
+        The start comes from the chain's page (a newer row, then the run), the end from the
+        newest page read after it that shows the run, then an older row.
+        """
+        tau, current = walk.tau, walk.current
+        found = current.first_index_of(tau)
+        if found is None or not (current.first_key > tau or current.offset == 0):
+            return None, None
+        ends = [
+            (page, below)
+            for page in pages.values()
+            if page.received > current.sent
+            and page.chats
+            and page.first_key >= tau
+            and (below := page.first_index_below(tau)) is not None
+            and below > 0
+        ]
+        last = max(ends, key=lambda end: end[0].received, default=None)
+        return (current, found), last
+
+    def _tie_region(self, tau: int, start: int, size: int | None, gathered: int) -> None:
+        of = "?" if size is None else f"{size:,}"
+        self._regions.append(
+            f"the chats sharing the time {describe_key(tau)} (from offset {start:,}): "
+            f"{gathered:,} of {of} found; windows over them never showed them all"
+        )
+
+    # -- measuring ------------------------------------------------------------------------
+
+    def _marker(self, chain: list[ChatPage]) -> int | None:
+        """The lowest time a chat changed after this pass began can have.
+
+        That is the newest time on the pass's first page; chats dated ahead of the server's
+        clock (``Date``; a device with a wrong clock) are passed over, since chats changed
+        now sort below them.
+        """
+        clock = chain[0].server_time
+        ahead = math.inf if clock is None else clock + CLOCK_MARGIN_MS
+        for page in chain:
+            present = next((key for key in page.timed_keys if key <= ahead), None)
+            if present is not None:
+                return present
+        return None if clock is None else clock - CLOCK_MARGIN_MS
+
+    def _recount_below(self, lo: int, first: _Pass) -> int | None:
+        """Chats below ``lo`` now, from one fresh page that shows the boundary and a total.
+
+        Read after the first pass, so a chat that moved across the boundary while it ran is
+        counted where it is now (the passes over what changed come after).
+        """
+        crossing = next(
+            (
+                (page, index)
+                for page in first.chain
+                if (index := page.first_index_below(lo)) is not None
+            ),
+            None,
+        )
+        if crossing is None or crossing[0].total is None:
+            return first.below_boundary
+        page, index = crossing
+        offset = max(0, page.offset + index - self._cap // 2)
+        for attempt in range(MAX_JOIN_ATTEMPTS):
+            fresh = self._reread_empty(self._fetch(offset, reread=True))
+            below = fresh.first_index_below(lo) if fresh.chats else None
+            if below is not None and (below > 0 or fresh.offset == 0):
+                if fresh.total is None:
+                    break
+                return fresh.total - (fresh.offset + below)
+            step = self._cap << attempt
+            if fresh.chats and below is None and not self._reaches_end(fresh):
+                offset += step // 2  # the boundary moved back
+            elif fresh.chats and below is None:
+                return 0  # the list ends above the boundary
+            else:
+                offset = max(0, offset - step // 2)
+        self._regions.append(
+            f"around offset {page.offset + index:,}: the chats at the boundary "
+            f"{describe_key(lo)} could not be counted again"
+        )
+        return first.below_boundary

@@ -100,3 +100,42 @@ class BlooioResponseError(BlooioError):
             "If base_url points at something other than Blooio's V2 API, fix it; otherwise "
             "report this to Blooio."
         )
+
+
+class BlooioIncompleteError(BlooioError):
+    """A crawl could not show that it read every chat, so it returns nothing.
+
+    Raised when the chats read fall short of what ``pagination.total`` (or, for
+    ``active_since``, the positions around the boundary) says exists, and reading the
+    unaccounted-for parts again in other windows did not close the gap; or when the API
+    answers in a way that makes completeness impossible to check (pages not sorted newest
+    first, ``offset`` ignored, a list that never stops changing).
+
+    Attributes:
+        missing: how many chats are unaccounted for; ``None`` when it cannot be counted.
+        expected: how many chats the API says exist (in the ``active_since`` window), if known.
+        unique_chats: how many distinct chats the crawl did read.
+        regions: where the unaccounted-for chats lie, one line each.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        missing: int | None = None,
+        expected: int | None = None,
+        unique_chats: int | None = None,
+        regions: tuple[str, ...] = (),
+    ) -> None:
+        self.problem = problem
+        self.missing = missing
+        self.expected = expected
+        self.unique_chats = unique_chats
+        self.regions = regions
+        where = "".join(f"\n  - {region}" for region in regions)
+        super().__init__(
+            f"Blooio's chat list could not be read completely: {problem}{where}\n"
+            "Nothing was returned, so no short list is stored. Retrying later usually works; "
+            "a persistent shortfall means the API hides or reorders chats, so report it to "
+            "Blooio. To accept a small shortfall with a warning instead, set max_missing."
+        )

@@ -232,6 +232,11 @@ _EXPECTED = {
 }
 
 
+#: The epoch milliseconds whose nanoseconds fit datetime64[ns]: 1677-09-21 to 2262-04-11.
+_MIN_EPOCH_MS = -(2**63 - 1) // 1_000_000 + 1
+_MAX_EPOCH_MS = (2**63 - 1) // 1_000_000
+
+
 def _typed(values: list[Any], dtype: str) -> Any:
     # type() is exact: a bool is not accepted as a whole number, nor a float as epoch ms.
     if not set(map(type, values)) <= _ALLOWED_TYPES[dtype]:
@@ -244,6 +249,9 @@ def _typed(values: list[Any], dtype: str) -> Any:
     filled = np.where(missing, 0, numbers)
     if dtype == BOOLEAN:
         return pd.arrays.BooleanArray(filled.astype(bool), missing)
+    if dtype == TIME and ((filled < _MIN_EPOCH_MS) | (filled > _MAX_EPOCH_MS)).any():
+        # Checked before any int64 arithmetic, which would silently wrap such values.
+        raise ValueError("epoch ms outside the range datetime64[ns] can hold (years 1677 to 2262)")
     whole = filled.astype("int64")
     if dtype == INTEGER:
         return pd.arrays.IntegerArray(whole, missing)

@@ -1,30 +1,45 @@
 """How fast one client may talk to Blooio: requests in flight and requests per second.
 
 Blooio publishes no rate limit, so the pacer learns it from 429s. Every attempt of every
-request passes through :meth:`RequestPacer.slot`, which waits for a free concurrency slot
-and for the next send time the rate allows. A 429 halves the requests in flight, lowers the
-rate to just under what the server let through in the last second, and holds all new requests for
-the ``Retry-After`` the server asked for. Successes then win back concurrency one slot at a
-time and rate a little at a time (additive increase, multiplicative decrease), so a crawl
-settles just below the limit instead of bouncing off it.
+request passes through :meth:`RequestPacer.slot`, which waits for a free concurrency slot,
+for the end of any ``Retry-After`` pause and for the next send time the rate allows.
+
+The rule. Every 429 pauses all new sends for its ``Retry-After``; one to a request sent after
+the last backoff also halves the requests in flight (a burst of 429s to requests already in
+flight is one signal). The rate changes only on evidence: the successes from the end of one
+429's pause to the next 429, at least :data:`MIN_EVIDENCE_SUCCESSES` of them, over
+:data:`MIN_EVIDENCE_SECONDS` or across another 429. Such a span covers whole windows or
+refills of the server's limiter, so the successes per second over it (or between its first
+and last success, if lower) are what the server allows; the new rate is the lower of
+:data:`RATE_DECREASE` times the current rate and that measure over :data:`RATE_DECREASE`.
+Without evidence (a 429 to the first requests, or again right after a pause) the rate stays
+as it is. Successes win back one concurrency slot per round of requests; a learned rate that
+holds requests back regains what the 429 took in :data:`RATE_RECOVERY_SECONDS`, slowly and
+then faster, and is forgotten once it has doubled (:data:`RATE_RELEASE_FACTOR`) without a 429.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-#: After a 429 the rate is set to this share of the successful requests of the last second.
+#: A 429 with evidence lowers the rate to at most this share of the current rate.
 RATE_DECREASE = 0.9
-#: Each success raises a learned rate by this share of itself (about +1% per 4 requests).
-RATE_INCREASE = 0.0025
-#: The learned rate never drops below this, so a client always makes progress.
+#: A measure needs at least this many successes between two 429s...
+MIN_EVIDENCE_SUCCESSES = 3
+#: ...over at least this many seconds, unless another 429 came in between.
+MIN_EVIDENCE_SECONDS = 2.0
+#: A learned rate that holds requests back is back where it failed after this many seconds:
+#: it grows as ``(1 / RATE_DECREASE) ** ((seconds / RATE_RECOVERY_SECONDS) ** 2)``.
+RATE_RECOVERY_SECONDS = 10.0
+#: A learned rate that grew this many times over without a 429 is forgotten.
+RATE_RELEASE_FACTOR = 2.0
+#: A learned rate never drops below this (or the user's cap), so a client always progresses.
 MIN_RATE = 0.5
-#: The window over which successful requests are counted.
-RATE_WINDOW_SECONDS = 1.0
+#: Nothing in flight for this long: the client was idle, and counting waits for the next 429.
+IDLE_SECONDS = 10.0
 
 
 class RequestPacer:
@@ -51,11 +66,18 @@ class RequestPacer:
         self._in_flight = 0
         self._successes_at_limit = 0
         self._rate = requests_per_second
-        self._next_send = 0.0
-        self._paused_until = 0.0
-        self._recent_successes: deque[float] = deque()
-        self._last_backoff = -1.0
+        self._base: float | None = None  # the rate at the last 429; None: nothing learned
         self._rate_binding = False
+        self._grown_at = float("-inf")
+        self._grown_for = 0.0  # seconds the rate held requests back since the last 429
+        self._next_send = float("-inf")
+        self._paused_until = float("-inf")
+        self._last_backoff = float("-inf")
+        self._idle_since = float("-inf")
+        self._counting_since: float | None = None  # when a 429's pause ended; None: not yet
+        self._counted = 0  # successes since _counting_since
+        self._first_counted = self._last_counted = 0.0  # when the first and last came
+        self._refused = False  # a 429 came since _counting_since, with too little to go on
 
     @property
     def concurrency_limit(self) -> int:
@@ -79,12 +101,19 @@ class RequestPacer:
         finally:
             with self._cond:
                 self._in_flight -= 1
+                if not self._in_flight:
+                    self._idle_since = self._clock()
                 self._cond.notify()
 
     def _acquire(self) -> float:
         with self._cond:
             while self._in_flight >= self._limit:
                 self._cond.wait()
+            if not self._in_flight:
+                now = self._clock()
+                if now - max(self._idle_since, self._paused_until) > IDLE_SECONDS:
+                    # Idle time says nothing about the server: count from the next 429.
+                    self._counting_since = None
             self._in_flight += 1
         waited_for_rate = False
         while True:
@@ -104,22 +133,28 @@ class RequestPacer:
             self._sleep(send_at - now)
 
     def record_success(self) -> None:
-        """A request was answered without a 429: win back concurrency and rate slowly."""
+        """A request was answered without a 429: win back concurrency and rate."""
         with self._cond:
             now = self._clock()
-            self._recent_successes.append(now)
-            self._forget_successes_before(now - RATE_WINDOW_SECONDS)
+            if self._counting_since is not None and now >= self._counting_since:
+                if not self._counted:
+                    self._first_counted = now
+                self._counted += 1
+                self._last_counted = now
             if self._limit < self._max_concurrency:
                 self._successes_at_limit += 1
                 if self._successes_at_limit >= self._limit:
                     self._successes_at_limit = 0
                     self._limit += 1
                     self._cond.notify()
-            if self._rate is not None and self._rate_binding and self._rate != self._rate_ceiling:
-                raised = self._rate * (1.0 + RATE_INCREASE)
-                self._rate = (
-                    raised if self._rate_ceiling is None else min(raised, self._rate_ceiling)
-                )
+            if self._base is not None and self._rate_binding:
+                self._grown_for += min(max(now - self._grown_at, 0.0), 1.0)
+                growth = (1.0 / RATE_DECREASE) ** ((self._grown_for / RATE_RECOVERY_SECONDS) ** 2)
+                self._rate = self._base * growth
+                ceiling = self._rate_ceiling
+                if growth >= RATE_RELEASE_FACTOR or (ceiling is not None and self._rate >= ceiling):
+                    self._rate, self._base = ceiling, None
+            self._grown_at = now
 
     def record_rate_limited(self, sent_at: float, retry_after: float | None) -> None:
         """A request sent at ``sent_at`` was answered 429: back off, and pause if asked.
@@ -137,12 +172,30 @@ class RequestPacer:
             self._last_backoff = now
             self._limit = max(1, self._limit // 2)
             self._successes_at_limit = 0
-            # What the server let through over the last second is the best estimate of its limit.
-            self._forget_successes_before(now - RATE_WINDOW_SECONDS)
-            allowed = len(self._recent_successes) / RATE_WINDOW_SECONDS
-            current = allowed if self._rate is None else min(self._rate, max(allowed, MIN_RATE))
-            self._rate = max(current * RATE_DECREASE, MIN_RATE)
-
-    def _forget_successes_before(self, moment: float) -> None:
-        while self._recent_successes and self._recent_successes[0] < moment:
-            self._recent_successes.popleft()
+            # A learned rate keeps its value and starts growing afresh from it.
+            self._grown_for = 0.0
+            self._base = None if self._base is None else self._rate
+            resume = max(now, self._paused_until)
+            if self._counting_since is None:
+                # What came before the first 429 (a full bucket, a fresh window) is no measure.
+                self._counting_since, self._counted, self._refused = resume, 0, False
+                return
+            span = now - self._counting_since
+            if self._counted < MIN_EVIDENCE_SUCCESSES or span <= 0.0:
+                self._refused = True
+                return
+            if span < MIN_EVIDENCE_SECONDS and not self._refused:
+                self._refused = True
+                return
+            # Successes per second over the span, or between the first and last success if
+            # that is lower: a pause's end finds room for one request, so a short span
+            # overstates the rate by one request.
+            allowed = self._counted / span
+            between = self._last_counted - self._first_counted
+            if between > 0.0:
+                allowed = min(allowed, (self._counted - 1) / between)
+            current = allowed if self._rate is None else self._rate
+            floor = MIN_RATE if self._rate_ceiling is None else min(MIN_RATE, self._rate_ceiling)
+            lowered = min(current * RATE_DECREASE, allowed / RATE_DECREASE)
+            self._rate = self._base = max(lowered, floor)
+            self._counting_since, self._counted, self._refused = resume, 0, False

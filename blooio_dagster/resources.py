@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import os
+import sys
+import warnings
+from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import dagster as dg
 from pydantic import Field, field_validator
 
-from blooio_dagster.client import DEFAULT_BASE_URL, MAX_PAGE_SIZE, BlooioClient, check_base_url
+from blooio_dagster.client import (
+    DEFAULT_BASE_URL,
+    MAX_PAGE_SIZE,
+    BlooioClient,
+    check_base_url,
+    check_requests_per_second,
+    check_timeout,
+)
+
+
+class BlooioLiteralKeyWarning(UserWarning):
+    """A :class:`BlooioResource` was given its API key as a literal instead of a ``dg.EnvVar``."""
+
+
+#: Set while Dagster rebuilds a resource from its resolved config as the resource starts:
+#: an ``EnvVar`` key arrives as plain text then, and must not be taken for a literal.
+_REBUILDING: ContextVar[bool] = ContextVar("blooio_resource_rebuilding", default=False)
 
 
 class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -21,9 +41,11 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             base_url=dg.EnvVar("BLOOIO_BASE_URL"),
         )
 
-    The API key is shown nowhere: not in reprs, logs, errors or the Dagster UI. Settings
-    given as literals are checked when definitions load; settings from environment
-    variables when the resource starts, each error naming its field.
+    The API key is shown nowhere: not in reprs, logs, errors or the Dagster UI. A key given
+    as a literal string rather than a ``dg.EnvVar`` warns (:class:`BlooioLiteralKeyWarning`)
+    when definitions load, since Dagster would store it. Settings given as literals are
+    checked when definitions load; settings from environment variables when the resource
+    starts, each error naming its field.
     """
 
     api_key: str = Field(
@@ -54,6 +76,43 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         gt=0,
         description="A hard cap on request rate; unset, the client learns the limit from 429s.",
     )
+    max_missing: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Chats a crawl may leave unaccounted for and still return, with a warning and "
+            "verified_complete=False in the metadata. 0 (the default): every chat, or the run "
+            "fails and stored data stays as it was."
+        ),
+    )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _warn_about_a_literal_key(cls, value: Any) -> Any:
+        # Before validation the field still holds what the user wrote: an EnvVar or a str.
+        literal = isinstance(value, str) and value and not isinstance(value, dg.EnvVar)
+        if literal and not _REBUILDING.get():
+            warnings.warn(
+                "BlooioResource was given api_key as a literal string. Dagster stores literal "
+                "resource config in its run storage (in every run's job snapshot), so the key "
+                'would be kept there in clear text. Use api_key=dg.EnvVar("BLOOIO_API_KEY") '
+                "(or BlooioResource.from_env()) so that only the variable's name is stored.",
+                BlooioLiteralKeyWarning,
+                stacklevel=_caller_stacklevel(),
+            )
+        return value
+
+    @field_validator("timeout", mode="after")
+    @classmethod
+    def _check_timeout(cls, value: float) -> float:
+        check_timeout(value)
+        return value
+
+    @field_validator("requests_per_second", mode="after")
+    @classmethod
+    def _check_requests_per_second(cls, value: float | None) -> float | None:
+        check_requests_per_second(value)
+        return value
 
     @field_validator("base_url", mode="before")
     @classmethod
@@ -80,6 +139,14 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         )
         return cls(api_key=dg.EnvVar(api_key_env_var), base_url=base_url, **settings)
 
+    def _with_updated_values(self, values: Mapping[str, Any] | None) -> Any:
+        # Dagster's copy of this resource with resolved config (see _REBUILDING).
+        token = _REBUILDING.set(True)
+        try:
+            return super()._with_updated_values(values)
+        finally:
+            _REBUILDING.reset(token)
+
     def get_client(self) -> BlooioClient:
         """A new client with these settings; use it in a ``with`` block to close it."""
         return BlooioClient(
@@ -91,3 +158,18 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             max_concurrency=self.max_concurrency,
             requests_per_second=self.requests_per_second,
         )
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside Dagster, pydantic and this package.
+
+    A warning then points at the user's line that built the resource.
+    """
+    internal = {"dagster", "pydantic", "pydantic_core", "blooio_dagster"}
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None:
+        package = str(frame.f_globals.get("__name__", "")).partition(".")[0]
+        if package not in internal:
+            break
+        level, frame = level + 1, frame.f_back
+    return level

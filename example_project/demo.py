@@ -50,6 +50,8 @@ def main() -> int:
         requests = len(server.chats_requests())
     print(f"Run {result.run_id} succeeded with {requests} requests to the Blooio API.\n")
     with duckdb.connect(str(DATABASE), read_only=True) as con:
+        # Days are UTC partitions; read them in UTC whatever the machine's time zone.
+        con.execute("SET TimeZone = 'UTC'")
         table = con.sql(
             """
             select strftime(day, '%Y-%m-%d') as day, chats, replied, awaiting_reply,

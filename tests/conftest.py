@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,13 +15,24 @@ from blooio_dagster.testing import BlooioTestServer
 ServerFactory = Callable[..., BlooioTestServer]
 ClientFactory = Callable[..., BlooioClient]
 
+#: The instant the test servers' data ends at, so every test sees the same chats on any date
+#: and in any time zone. It must lie in the past: Dagster lists daily partitions only up to the
+#: real current time, and the assets stamp rows with the real time of the crawl, which must
+#: come after the data. Its latest complete day (UTC) is 2026-03-09.
+FIXED_NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+FIXED_NOW_MS = int(FIXED_NOW.timestamp() * 1000)
+
 
 @pytest.fixture
 def start_server() -> Iterator[ServerFactory]:
-    """Start ``BlooioTestServer(**kwargs)``; every server started is stopped after the test."""
+    """Start ``BlooioTestServer(**kwargs)``; every server started is stopped after the test.
+
+    The data's timeline ends at :data:`FIXED_NOW` unless ``now=`` says otherwise.
+    """
     started: list[BlooioTestServer] = []
 
     def start(**kwargs: Any) -> BlooioTestServer:
+        kwargs.setdefault("now", FIXED_NOW_MS)
         server = BlooioTestServer(**kwargs).start()
         started.append(server)
         return server

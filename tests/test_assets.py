@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,11 @@ from blooio_dagster import (
     build_blooio_schedule,
     chats_to_frame,
 )
+from blooio_dagster.assets import _preview
 from blooio_dagster.frames import conform
 from blooio_dagster.testing import BlooioTestServer, Faults
-from blooio_dagster.testing.data import DAY_MS
-from tests.conftest import ServerFactory
+from blooio_dagster.testing.data import DAY_MS, generate_chats
+from tests.conftest import FIXED_NOW, FIXED_NOW_MS, ServerFactory
 
 Runner = Callable[..., dg.ExecuteInProcessResult]
 
@@ -84,8 +86,10 @@ class Project:
         return frame
 
     def days(self, count: int) -> list[str]:
+        """The last ``count`` complete days as of :data:`FIXED_NOW`, not of the real clock."""
         assert self.job.partitions_def is not None
-        return list(self.job.partitions_def.get_partition_keys()[-count:])
+        with dg.partition_loading_context(effective_dt=FIXED_NOW):
+            return list(self.job.partitions_def.get_partition_keys()[-count:])
 
 
 def materializations(result: dg.ExecuteInProcessResult, name: str) -> list[dg.AssetMaterialization]:
@@ -145,6 +149,7 @@ def test_a_days_lag_statuses_and_figures_are_right(project: Project) -> None:
 
     truth = {c["id"]: c for c in truth_of_day(project.server, day)}
     lag = by_id(conform(project.table("chat_response_lag"), RESPONSE_LAG_COLUMNS))
+    (fetched_at,) = conform(project.table("chats"), CHAT_COLUMNS)["fetched_at"].unique()
     assert set(lag["chat_id"]) == set(truth)
     assert set(lag["status"]) == {"replied", "awaiting_reply", "outbound_only"}
     for row in lag.itertuples():
@@ -156,6 +161,8 @@ def test_a_days_lag_statuses_and_figures_are_right(project: Project) -> None:
             assert pd.isna(row.waiting_for)
         elif row.status == "awaiting_reply":
             assert pd.isna(row.response_lag)
+            inbound = pd.Timestamp(chat["last_inbound_time"], unit="ms", tz="UTC")
+            assert row.waiting_for == fetched_at - inbound
             assert row.waiting_for > pd.Timedelta(0)
         else:
             assert pd.isna(row.response_lag)
@@ -283,7 +290,7 @@ def test_rematerializing_a_day_replaces_its_rows(project: Project) -> None:
     assert len(later) > 0, "the other day's rows are untouched"
 
 
-@pytest.mark.parametrize("failure", ["rejected key", "server errors"])
+@pytest.mark.parametrize("failure", ["rejected key", "server errors", "a short read"])
 def test_a_failed_crawl_fails_the_run_and_keeps_the_stored_day(
     start_server: ServerFactory, tmp_path: Path, failure: str
 ) -> None:
@@ -296,8 +303,11 @@ def test_a_failed_crawl_fails_the_run_and_keeps_the_stored_day(
 
     if failure == "rejected key":
         bad = Project(server, database, api_key="bl_test_revoked")
-    else:
+    elif failure == "server errors":
         server.faults = Faults(server_error_rate=1.0)
+        bad = Project(server, database)
+    else:  # pages in no order: a crawl that cannot be shown complete
+        server.faults = Faults(ignore_sort=True)
         bad = Project(server, database)
     result = bad.run(day, raise_on_error=False)
 
@@ -305,7 +315,11 @@ def test_a_failed_crawl_fails_the_run_and_keeps_the_stored_day(
     failure_event = next(e for e in result.all_events if e.is_step_failure)
     error = failure_event.step_failure_data.error
     message = error.to_string() if error else ""
-    expected = "BLOOIO_API_KEY" if failure == "rejected key" else "after 3 attempts"
+    expected = {
+        "rejected key": "BLOOIO_API_KEY",
+        "server errors": "after 3 attempts",
+        "a short read": "BlooioIncompleteError",
+    }[failure]
     assert expected in message
     for name, frame in before.items():
         pd.testing.assert_frame_equal(bad.table(name), frame)
@@ -319,12 +333,58 @@ def test_materialization_metadata_describes_the_crawl(project: Project) -> None:
     (event,) = materializations(result, "chats")
     metadata = event.metadata
     assert meta(metadata, "pages_fetched") >= 1
+    assert meta(metadata, "verified_complete") is True
+    assert meta(metadata, "missing_chats") == 0
+    assert meta(metadata, "expected_chats") == meta(metadata, "unique_chats")
+    assert meta(metadata, "unique_chats") >= meta(metadata, "dagster/row_count")
     assert meta(metadata, "retries") == 0
     assert meta(metadata, "elapsed_seconds") > 0
     assert meta(metadata, "dagster/row_count") == len(truth_of_day(project.server, day))
     schema = meta(metadata, "dagster/column_schema")
     assert [c.name for c in schema.columns] == [c.name for c in CHAT_COLUMNS]
     assert "| chat_id" in meta(metadata, "preview")
+
+
+def cells(line: str) -> list[str]:
+    """The cells of one markdown table line, padding kept; ``\\|`` is a pipe inside a cell."""
+    assert line.startswith("|")
+    assert line.endswith("|")
+    return re.split(r"(?<!\\)\|", line[1:-1])
+
+
+def test_the_preview_aligns_columns_by_type_not_by_value() -> None:
+    # Phone chats only: every chat_id looks like a number, which must not matter.
+    phones = [c for c in generate_chats(200, 3, FIXED_NOW_MS) if c["type"] == "phone"][:5]
+    frame = chats_to_frame(phones, fetched_at=FIXED_NOW)
+    frame.loc[0, "last_message_text"] = "Line one\nline two | three"
+    frame.loc[1, "message_count"] = pd.NA
+
+    lines = _preview(frame).splitlines()
+
+    assert len(lines) == 2 + 5, "one line per row: text cannot break the table"
+    names = [c.name for c in CHAT_COLUMNS]
+    header = dict(zip(names, cells(lines[0]), strict=True))
+    rule = dict(zip(names, cells(lines[1]), strict=True))
+    right = {"member_count", "message_count", "inbound_count", "outbound_count"}
+    for name in names:
+        if name in right:
+            assert header[name].endswith(f" {name} "), name
+            assert rule[name].strip("-") == ":", name
+            assert rule[name].endswith(":"), name
+        else:
+            assert header[name].startswith(f" {name} "), name
+            assert rule[name].strip("-") == ":", name
+            assert rule[name].startswith(":"), name
+    assert lines[0].startswith("| chat_id ")
+    rows = [dict(zip(names, cells(line), strict=True)) for line in lines[2:]]
+    assert [row["chat_id"].strip() for row in rows] == [c["id"] for c in phones]
+    assert all(row["chat_id"].startswith(" +1") for row in rows)
+    assert rows[0]["last_message_text"].strip() == r"Line one line two \| three"
+    assert rows[1]["message_count"].strip() == ""
+    assert rows[2]["message_count"].strip() == str(phones[2]["message_count"])
+    assert rows[0]["last_message_time"].strip() == pd.Timestamp(
+        phones[0]["last_message_time"], unit="ms", tz="UTC"
+    ).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def test_checks_pass_on_good_data(project: Project) -> None:
@@ -370,8 +430,9 @@ def test_duplicate_ids_fail_the_blocking_check_and_stop_downstream(
 
 
 def test_times_in_the_future_fail_their_check(start_server: ServerFactory, tmp_path: Path) -> None:
-    two_days_ahead = int((datetime.now(UTC) + timedelta(days=2)).timestamp() * 1000)
-    server = start_server(chats=2000, seed=25, now=two_days_ahead)
+    # The data's year ends in 2100, long after any real clock running this test.
+    year_2100 = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    server = start_server(chats=2000, seed=25, now=year_2100)
     project = Project(server, tmp_path / "w.duckdb", partitioned=False)
 
     result = project.job.execute_in_process(instance=project.instance)
@@ -380,7 +441,7 @@ def test_times_in_the_future_fail_their_check(start_server: ServerFactory, tmp_p
         e for e in result.get_asset_check_evaluations() if e.check_name == "no_future_times"
     )
     assert check.passed is False
-    assert meta(check.metadata, "last_message_time_in_future") > 0
+    assert meta(check.metadata, "last_message_time_in_future") == 2000
 
 
 def test_the_definitions_carry_what_the_ui_shows() -> None:
@@ -424,17 +485,34 @@ def test_the_definitions_carry_what_the_ui_shows() -> None:
     assert [spec.name for spec in blocking] == ["chat_id_unique"]
 
 
-def test_the_schedule_runs_the_latest_complete_day(project: Project) -> None:
+@pytest.mark.parametrize(
+    ("timezone", "tick_time", "expected_day"),
+    [
+        # 00:30 UTC on FIXED_NOW's day: the day before is the latest complete one.
+        ("UTC", datetime(2026, 3, 10, 0, 30, tzinfo=UTC), "2026-03-09"),
+        # 00:30 in New York the day after clocks went forward (a 23-hour day), 04:30 UTC.
+        ("America/New_York", datetime(2026, 3, 9, 4, 30, tzinfo=UTC), "2026-03-08"),
+        # 00:30 on the first of a month in Tokyo, still the last day of February in UTC.
+        ("Asia/Tokyo", datetime(2026, 2, 28, 15, 30, tzinfo=UTC), "2026-02-28"),
+    ],
+)
+def test_the_schedule_runs_the_latest_complete_day(
+    start_server: ServerFactory,
+    tmp_path: Path,
+    timezone: str,
+    tick_time: datetime,
+    expected_day: str,
+) -> None:
+    project = Project(start_server(chats=100, seed=28), tmp_path / "w.duckdb", timezone=timezone)
     schedule = project.defs.resolve_schedule_def("blooio_daily")
-    tick = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2026, 3, 10, 0, 30, tzinfo=UTC), instance=project.instance
-    )
+    tick = dg.build_schedule_context(scheduled_execution_time=tick_time, instance=project.instance)
 
     result = schedule.evaluate_tick(tick)
 
     assert schedule.cron_schedule == "30 0 * * *"
+    assert schedule.execution_timezone == timezone
     assert result.run_requests is not None
-    assert [r.partition_key for r in result.run_requests] == ["2026-03-09"]
+    assert [r.partition_key for r in result.run_requests] == [expected_day]
 
 
 @pytest.mark.parametrize(

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import threading
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 
+import blooio_dagster.http as blooio_http
 from blooio_dagster import (
     BlooioAuthError,
     BlooioClient,
@@ -41,6 +46,49 @@ def mock_client(handler: Handler, **settings: Any) -> BlooioClient:
 
 def page(chats: list[dict[str, Any]], total: int | None = None) -> dict[str, Any]:
     return {"chats": chats, "pagination": {"limit": 200, "offset": 0, "total": total or len(chats)}}
+
+
+Answer = Callable[[BaseHTTPRequestHandler], None]
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Answer], str]]:
+    """``serve(answer)``: the base URL of a real HTTP server on 127.0.0.1 that answers every
+    GET with ``answer(handler)`` (for answers the bundled test server does not give)."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(answer: Answer) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                answer(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        httpd.daemon_threads = True
+        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}/v2/api"
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def send(
+    handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None
+) -> None:
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 # -- errors over the real server --------------------------------------------------------------
@@ -264,12 +312,20 @@ def test_requests_identify_the_library_and_carry_the_key_as_bearer() -> None:
         ({"page_size": 201}, "page_size must be between 1 and 200, got 201"),
         ({"timeout": 0}, "timeout must be a number of seconds above 0"),
         ({"timeout": -1.5}, "timeout must be a number of seconds above 0"),
+        ({"timeout": float("inf")}, "timeout must be a finite number of seconds, got inf"),
+        ({"timeout": float("nan")}, "timeout must be a finite number of seconds, got nan"),
+        ({"timeout": float("inf")}, "Use a number such as timeout=30"),
+        (
+            {"requests_per_second": float("inf")},
+            "requests_per_second must be a finite number, got inf. For no cap, leave it unset",
+        ),
         ({"max_concurrency": 0}, "max_concurrency must be at least 1, got 0"),
         ({"max_retries": -1}, "max_retries must be at least 0, got -1"),
         ({"requests_per_second": 0}, "requests_per_second must be above 0"),
         ({"base_url": "http://blooio.example/v2/api"}, "would send the API key in clear text"),
         ({"base_url": "ftp://blooio.example"}, "base_url must be an http(s) URL"),
         ({"base_url": "backend.blooio.com/v2/api"}, "base_url must be an http(s) URL"),
+        ({"base_url": "http://[::1/v2/api"}, "base_url must be an http(s) URL"),
     ],
 )
 def test_bad_settings_are_refused_before_any_request(
@@ -278,6 +334,49 @@ def test_bad_settings_are_refused_before_any_request(
     with pytest.raises(BlooioConfigError) as caught:
         BlooioClient(KEY, **settings)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "message", "secret"),
+    [
+        ("https://backend.blooio.com/v2 api", "must not contain spaces", None),
+        ("https://backend.blooio.com/v2/api ", "must not contain spaces", None),
+        ("https://backend.blooio.com/v2/api\n", "must not contain spaces", None),
+        ("https://backend.blooio.com/v2%20api", "also not encoded as %20", None),
+        ("https://back end.blooio.com/v2/api", "must not contain spaces", None),
+        ("https://me:hunter2@backend.blooio.com/v2/api", "user name or password", "hunter2"),
+        ("ftp://me:hunter2@backend.blooio.com", "user name or password", "hunter2"),
+        ("https://tok3n@backend.blooio.com/v2/api", "user name or password", "tok3n"),
+        ("https://backend.blooio.com/v2/api?key=s3cret", "must not have a query string", "s3cret"),
+        ("https://backend.blooio.com/v2/api?", "must not have a query string", None),
+        ("https://backend.blooio.com/v2/api#s3cret", "must not have a fragment", "s3cret"),
+    ],
+)
+def test_base_urls_with_spaces_userinfo_query_or_fragment_are_refused(
+    base_url: str, message: str, secret: str | None
+) -> None:
+    with pytest.raises(BlooioConfigError) as caught:
+        BlooioClient(KEY, base_url=base_url)
+
+    assert message in str(caught.value)
+    if secret is not None:
+        assert secret not in str(caught.value)
+
+
+def test_a_closed_client_raises_a_blooio_error_saying_so() -> None:
+    client = mock_client(lambda request: httpx.Response(200, json=page([])))
+    client.get_chats_page(limit=1, offset=0)
+    client.close()
+
+    calls: list[Callable[[], Any]] = [
+        lambda: client.get_chats_page(limit=1, offset=0),
+        lambda: client.get_chat("+15551234567"),
+    ]
+    for call in calls:
+        with pytest.raises(BlooioError, match="This BlooioClient is closed") as caught:
+            call()
+        assert not isinstance(caught.value, RuntimeError)
+        assert "new client" in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -413,3 +512,206 @@ def test_the_key_appears_in_no_log_record_exception_or_repr(
     for record in records:
         assert KEY not in record.getMessage()
         assert KEY not in json.dumps(record.__dict__, default=repr)
+
+
+# -- whole bodies within the timeout and under the size cap, only 200 (real HTTP) ------------
+
+
+def test_a_body_dripping_byte_by_byte_times_out_within_the_timeout_of_each_attempt(
+    start_server: ServerFactory, client_for: ClientFactory
+) -> None:
+    # A byte every 5 ms never trips the per-read timeout; only the whole-body deadline ends it.
+    server = start_server(chats=5, faults=Faults(drip_bytes_per_second=200))
+    client = client_for(server, timeout=0.3, max_retries=1)
+
+    started = time.monotonic()
+    with pytest.raises(BlooioConnectionError) as caught:
+        client.get_chats_page(limit=5, offset=0)
+    elapsed = time.monotonic() - started
+
+    assert "the response body took longer than timeout=0.3 s" in str(caught.value)
+    assert caught.value.attempts == 2
+    assert len(server.requests) == 2, "a body past the deadline is retried like a timeout"
+    assert elapsed < 1.5
+
+
+def test_a_dripping_body_that_arrives_within_the_timeout_is_read(
+    start_server: ServerFactory, client_for: ClientFactory
+) -> None:
+    server = start_server(chats=1, faults=Faults(drip_bytes_per_second=50_000))
+
+    result = client_for(server, timeout=2.0).get_chats_page(limit=1, offset=0)
+
+    assert [c["id"] for c in result["chats"]] == [c["id"] for c in server.truth()]
+
+
+def test_a_body_declared_over_the_size_cap_is_refused_unread_and_not_retried(
+    start_server: ServerFactory, client_for: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blooio_http, "MAX_BODY_BYTES", 100_000)
+    # Dripped at 1 KB/s, reading this body would take minutes: it must not be read at all.
+    server = start_server(
+        chats=1, faults=Faults(body_padding_bytes=200_000, drip_bytes_per_second=1_000)
+    )
+    client = client_for(server, max_retries=3, timeout=5.0)
+
+    started = time.monotonic()
+    with pytest.raises(BlooioResponseError) as caught:
+        client.get_chats_page(limit=1, offset=0)
+
+    assert time.monotonic() - started < 1.0
+    assert "bytes (its Content-Length), over the 100,000-byte limit" in str(caught.value)
+    assert len(server.requests) == 1
+
+
+def test_a_body_without_content_length_is_cut_off_once_it_passes_the_size_cap(
+    serve: Callable[[Answer], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blooio_http, "MAX_BODY_BYTES", 100_000)
+    requests: list[str] = []
+    sent: list[int] = []
+
+    def endless(handler: BaseHTTPRequestHandler) -> None:
+        requests.append(handler.path)
+        handler.send_response(200)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        chunk = b"%x\r\n%s\r\n" % (4096, b" " * 4096)
+        try:
+            for _ in range(100_000):  # 400 MB at most, far past any socket buffer
+                handler.wfile.write(chunk)
+                sent.append(4096)
+        except OSError:  # the client hung up, as it should
+            pass
+
+    with BlooioClient(KEY, base_url=serve(endless), max_retries=3) as client:
+        with pytest.raises(BlooioResponseError) as caught:
+            client.get_chats_page(limit=1, offset=0)
+
+    assert "the body grew past" in str(caught.value)
+    assert "over the 100,000-byte limit" in str(caught.value)
+    assert len(requests) == 1
+    assert sum(sent) < 100_000_000
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_an_error_naming_its_host_and_is_not_followed(
+    start_server: ServerFactory, client_for: ClientFactory, status: int
+) -> None:
+    server = start_server(chats=3, faults=Faults(status_override=status))
+
+    with pytest.raises(BlooioResponseError) as caught:
+        client_for(server, max_retries=3).get_chats_page(limit=3, offset=0)
+
+    message = str(caught.value)
+    assert f"HTTP {status}" in message
+    assert "a redirect to host https://elsewhere.example" in message
+    assert (
+        "Redirects are not followed, so that the API key is never sent to another host" in message
+    )
+    assert "set base_url (BLOOIO_BASE_URL)" in message
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("status", [201, 202, 204, 206])
+def test_a_2xx_other_than_200_is_an_error_naming_the_status(
+    start_server: ServerFactory, client_for: ClientFactory, status: int
+) -> None:
+    server = start_server(chats=3, faults=Faults(status_override=status))
+
+    with pytest.raises(BlooioResponseError) as caught:
+        client_for(server, max_retries=3).get_chats_page(limit=3, offset=0)
+
+    assert f"HTTP {status} (" in str(caught.value)
+    assert "only 200 with a JSON body is a successful answer" in str(caught.value)
+    assert caught.value.offset == 0
+    assert len(server.requests) == 1
+
+
+def test_a_redirect_names_the_locations_host_but_not_its_query(
+    serve: Callable[[Answer], str],
+) -> None:
+    def redirect(handler: BaseHTTPRequestHandler) -> None:
+        location = "https://other.example:8443/v2/api/chats?token=QUERYSECRET#frag"
+        send(handler, 302, json.dumps(page([])).encode(), {"Location": location})
+
+    with BlooioClient(KEY, base_url=serve(redirect)) as client:
+        with pytest.raises(BlooioResponseError) as caught:
+            client.get_chats_page(limit=1, offset=0)
+
+    assert "to host https://other.example:8443" in str(caught.value)
+    assert "QUERYSECRET" not in str(caught.value)
+    assert "/v2/api/chats" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("location", "named"),
+    [
+        ("/v2/api/chats/", "to another path on blooio.example"),
+        (None, "without a Location"),
+        ("http://[bad", "to a Location that is not a valid URL"),
+    ],
+)
+def test_relative_missing_or_broken_locations_are_described(
+    location: str | None, named: str
+) -> None:
+    headers = {"Location": location} if location is not None else {}
+    transport = httpx.MockTransport(lambda r: httpx.Response(307, headers=headers, json=page([])))
+
+    with BlooioClient(KEY, base_url="https://blooio.example/v2/api", transport=transport) as c:
+        with pytest.raises(BlooioResponseError, match="HTTP 307") as caught:
+            c.get_chats_page(limit=1, offset=0)
+
+    assert named in str(caught.value)
+
+
+# -- the key stays out of httpx's and httpcore's DEBUG logs -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["bl_test_ECHOED0123456789", "bl_test_back\\slash'quote\"double"],
+    ids=["plain", "escaped"],
+)
+def test_a_key_echoed_in_a_response_header_is_redacted_from_debug_logs(
+    serve: Callable[[Answer], str], caplog: pytest.LogCaptureFixture, key: str
+) -> None:
+    def echo(handler: BaseHTTPRequestHandler) -> None:
+        # A misbehaving proxy: the request's Authorization comes back as a response header.
+        authorization = handler.headers["Authorization"]
+        send(handler, 200, json.dumps(page([])).encode(), {"X-Echo": authorization})
+
+    caplog.set_level(logging.DEBUG, logger="httpcore")
+    caplog.set_level(logging.DEBUG, logger="httpx")
+    with BlooioClient(key, base_url=serve(echo)) as client:
+        client.get_chats_page(limit=1, offset=0)
+
+    messages = [record.getMessage() for record in caplog.records]
+    headers = [m for m in messages if m.startswith("receive_response_headers.complete")]
+    assert headers, "httpcore logged the response headers"
+    assert "(b'X-Echo', b'Bearer [redacted]')" in headers[0]
+    assert {r.name for r in caplog.records} >= {"httpx", "httpcore.http11", "httpcore.connection"}
+    for record in caplog.records:
+        assert key not in record.getMessage()
+        assert repr(key.encode())[2:-1] not in record.getMessage()
+
+
+def test_the_log_filter_is_released_with_the_last_client_holding_the_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="httpcore")
+    key = "bl_test_RELEASED0123456789"
+    http11 = logging.getLogger("httpcore.http11")
+
+    first = BlooioClient(key, base_url="http://127.0.0.1:9/v2/api")
+    second = BlooioClient(key, base_url="http://127.0.0.1:9/v2/api")
+    first.close()
+    http11.debug("still hidden %s", key)
+    del second  # never closed: released when collected
+    gc.collect()
+    http11.debug("shown again %s", key)
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "still hidden [redacted]",
+        f"shown again {key}",
+    ]

@@ -118,6 +118,37 @@ def test_a_value_of_the_wrong_type_names_chat_field_and_column(
     assert message in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("last_message_time", 9_223_372_036_855),  # 1 ms after 2262-04-11 23:47:16.854
+        ("last_message_time", -9_223_372_036_855),  # 1 ms before 1677-09-21 00:12:43.146
+        ("last_inbound_time", 2**62),  # int64 nanoseconds would wrap to 1970
+        ("last_outbound_time", 5_730_000_000_000_000),  # ... and this one to 1750
+        ("last_outbound_time", 10**30),
+    ],
+)
+def test_epoch_ms_beyond_datetime64_ns_names_chat_field_and_value(field: str, value: int) -> None:
+    chats = [chat("+1555000001", T0, None), chat("+1555000002", T0, T0, **{field: value})]
+
+    with pytest.raises(BlooioResponseError) as caught:
+        chats_to_frame(chats, fetched_at=FETCHED)
+
+    message = str(caught.value)
+    assert f"chat '+1555000002' has {field} = {value}" in message
+    assert "outside the range datetime64[ns] can hold (years 1677 to 2262)" in message
+
+
+def test_epoch_ms_at_the_edges_of_datetime64_ns_are_kept_exactly() -> None:
+    latest, earliest = 9_223_372_036_854, -9_223_372_036_854
+    chats = [chat("+1555000001", earliest, latest)]
+
+    frame = chats_to_frame(chats, fetched_at=FETCHED)
+
+    assert frame["last_inbound_time"][0] == pd.Timestamp("1677-09-21 00:12:43.146", tz="UTC")
+    assert frame["last_outbound_time"][0] == pd.Timestamp("2262-04-11 23:47:16.854", tz="UTC")
+
+
 def test_fetched_at_must_be_aware() -> None:
     with pytest.raises(ValueError, match="fetched_at must be timezone-aware"):
         chats_to_frame([], fetched_at=datetime(2026, 1, 1))

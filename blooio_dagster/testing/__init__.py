@@ -1,10 +1,11 @@
 """A local Blooio-compatible server for tests, demos and benchmarks.
 
-``BlooioTestServer`` serves deterministic synthetic chats over real HTTP on 127.0.0.1,
-with opt-in :class:`Faults`. Run it in the foreground with
+``BlooioTestServer`` serves deterministic synthetic chats over real HTTP on 127.0.0.1, shaped
+like real inboxes on request (tie groups, chats that never had a message, future-dated chats),
+with opt-in :class:`Faults` for the ways real APIs misbehave. Run it in the foreground with
 ``python -m blooio_dagster.testing --port 8787 --chats 20000``.
 """
 
-from blooio_dagster.testing.server import BlooioTestServer, Faults, RequestRecord
+from blooio_dagster.testing.server import BlooioTestServer, Faults, RequestRecord, TieOrder
 
-__all__ = ["BlooioTestServer", "Faults", "RequestRecord"]
+__all__ = ["BlooioTestServer", "Faults", "RequestRecord", "TieOrder"]

@@ -11,7 +11,8 @@ from types import FrameType
 from blooio_dagster.testing.server import API_PREFIX, BlooioTestServer, Faults
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line's options (``--help`` lists them)."""
     parser = argparse.ArgumentParser(
         prog="python -m blooio_dagster.testing",
         description="A local Blooio-compatible API on 127.0.0.1 with synthetic chats.",
@@ -33,19 +34,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--messages-per-request", type=int, default=0, help="chats that move per request"
     )
+    parser.add_argument(
+        "--page-cap", type=int, default=None, help="at most this many chats per page"
+    )
+    parser.add_argument(
+        "--tie-order",
+        choices=("id", "request", "window"),
+        default="id",
+        help="order of chats sharing a last_message_time (default id)",
+    )
+    parser.add_argument(
+        "--tie-groups",
+        type=_sizes,
+        default=(),
+        help="comma-separated sizes of groups of chats sharing one time, e.g. 50,500",
+    )
+    parser.add_argument(
+        "--untimed-chats", type=int, default=0, help="extra chats that never had a message"
+    )
+    parser.add_argument(
+        "--nulls-first",
+        action="store_true",
+        help="untimed chats first with sort=recent (default: last)",
+    )
     args = parser.parse_args(argv)
-    if args.chats < 0 or not 0 <= args.port <= 65535:
-        parser.error("--chats must be >= 0 and --port between 0 and 65535")
+    if args.chats < 0 or args.untimed_chats < 0 or not 0 <= args.port <= 65535:
+        parser.error("--chats and --untimed-chats must be >= 0 and --port between 0 and 65535")
+    if args.page_cap is not None and args.page_cap < 1:
+        parser.error("--page-cap must be >= 1")
+    return args
+
+
+def make_server(args: argparse.Namespace) -> BlooioTestServer:
+    """The server the options describe (not started)."""
     faults = Faults(
         latency=args.latency,
         requests_per_second=args.requests_per_second,
         server_error_rate=args.server_error_rate,
         truncated_body_rate=args.truncated_body_rate,
         messages_per_request=args.messages_per_request,
+        page_cap=args.page_cap,
+        tie_order=args.tie_order,
     )
-    server = BlooioTestServer(
-        chats=args.chats, seed=args.seed, api_key=args.api_key, port=args.port, faults=faults
+    return BlooioTestServer(
+        chats=args.chats,
+        seed=args.seed,
+        api_key=args.api_key,
+        port=args.port,
+        faults=faults,
+        tie_groups=args.tie_groups,
+        untimed_chats=args.untimed_chats,
+        nulls_first=args.nulls_first,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    server = make_server(args)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -59,6 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated integers: {text!r}") from None
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError("tie group sizes must be >= 1")
+    return sizes
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 Every field of the ``GET /chats`` reference appears, with nulls where the API has them:
 contacts without a name, chats nobody answered (no outbound message), chats where the
 customer never wrote (no inbound message), groups without a name, and a few chat backgrounds.
+The server can also reshape the data: chats sharing one ``last_message_time``, chats that never
+had a message (every time null), chats dated in the future, and messages unsent.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 
 _FIRST_NAMES = [
@@ -199,3 +203,119 @@ def new_chat(serial: int, rng: random.Random, at_ms: int) -> dict[str, Any]:
         },
         "first_message_time": at_ms,
     }
+
+
+def future_chats(start_index: int, count: int, seed: int, now_ms: int) -> list[dict[str, Any]]:
+    """``count`` chats whose last message is dated a day (up to an hour more) after ``now_ms``.
+
+    As from a device whose clock is wrong. Ids continue from ``start_index``, so they do not
+    collide with the ``start_index`` chats of :func:`generate_chats`.
+    """
+    rng = random.Random(f"{seed}:future")
+    chats = []
+    for index in range(start_index, start_index + count):
+        chat = _chat(index, rng, now_ms)
+        redate_last_message(chat, now_ms + DAY_MS + rng.randint(0, HOUR_MS))
+        chats.append(chat)
+    return chats
+
+
+def untimed_chats(start_index: int, count: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` phone and email chats that never had a message: every time and count empty."""
+    rng = random.Random(f"{seed}:untimed")
+    chats = []
+    for index in range(start_index, start_index + count):
+        if rng.random() < 0.7:
+            kind, chat_id = "phone", f"+1{2_000_000_000 + index * 7 % 8_000_000_000:010d}"
+        else:
+            kind, chat_id = "email", f"customer{index}@example.com"
+        name = (
+            None if rng.random() < 0.3 else f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"
+        )
+        chats.append(
+            {
+                "id": chat_id,
+                "type": kind,
+                "is_group": False,
+                "group_id": None,
+                "group_name": None,
+                "contact": {"contact_id": f"ct_{index:08x}", "name": name, "identifier": chat_id},
+                "message_count": 0,
+                "inbound_count": 0,
+                "outbound_count": 0,
+                "background_url": None,
+                "background_id": None,
+                "last_message_time": None,
+                "last_inbound_time": None,
+                "last_outbound_time": None,
+                "last_message": None,
+                "first_message_time": None,
+            }
+        )
+    return chats
+
+
+def redate_last_message(chat: dict[str, Any], at_ms: int) -> None:
+    """Move ``chat``'s last message to ``at_ms``, keeping the chat self-consistent.
+
+    The other direction's last message keeps its distance before the last one when it would
+    otherwise come after ``at_ms``; a ``first_message_time`` key, if present, stays the earliest.
+    """
+    old = chat["last_message_time"]
+    direction = chat["last_message"]["direction"]
+    other = _other(direction)
+    chat["last_message_time"] = at_ms
+    chat["last_message"]["time_sent"] = at_ms
+    chat[f"last_{direction}_time"] = at_ms
+    other_time = chat[f"last_{other}_time"]
+    if other_time is not None and other_time > at_ms:
+        other_time = chat[f"last_{other}_time"] = max(at_ms - (old - other_time), 1)
+    if chat.get("first_message_time") is not None:
+        earliest = at_ms if other_time is None else min(at_ms, other_time)
+        chat["first_message_time"] = min(chat["first_message_time"], earliest)
+
+
+def can_unsend(chat: dict[str, Any], new_time: int) -> bool:
+    """Whether :func:`unsend_last` can take ``chat``'s newest message back to ``new_time``.
+
+    True when the chat has another message and its newest remaining message would be from
+    1 minute to 3 days before the unsent one (and after epoch 0).
+    """
+    old = chat["last_message_time"]
+    if old is None or chat["message_count"] < 2 or new_time < 1:
+        return False
+    direction = chat["last_message"]["direction"]
+    other_time = chat[f"last_{_other(direction)}_time"]
+    if other_time is not None and other_time > old - MINUTE_MS:
+        return False
+    if chat[f"{direction}_count"] == 1:
+        return other_time is not None and other_time >= old - 3 * DAY_MS
+    return True
+
+
+def unsend_last(chat: dict[str, Any], rng: random.Random, new_time: int, serial: int) -> None:
+    """Unsend ``chat``'s newest message; the one before it in that direction was at ``new_time``.
+
+    Counts drop by one; ``last_message`` becomes the newest remaining message (check
+    :func:`can_unsend` first).
+    """
+    direction = chat["last_message"]["direction"]
+    other = _other(direction)
+    chat["message_count"] -= 1
+    chat[f"{direction}_count"] -= 1
+    left = chat[f"{direction}_count"] > 0
+    chat[f"last_{direction}_time"] = new_time if left else None
+    other_time = chat[f"last_{other}_time"]
+    if other_time is not None and (not left or other_time >= new_time):
+        direction, new_time = other, other_time
+    chat["last_message_time"] = new_time
+    chat["last_message"] = {
+        "message_id": f"msg_prev{serial:010d}",
+        "text": rng.choice(_TEXTS),
+        "direction": direction,
+        "time_sent": new_time,
+    }
+
+
+def _other(direction: str) -> str:
+    return "outbound" if direction == "inbound" else "inbound"

@@ -1,14 +1,24 @@
 """A Blooio-compatible HTTP server on 127.0.0.1, for tests, demos and benchmarks.
 
 It speaks the documented protocol of ``GET /chats`` and ``GET /chats/{chat_id}`` over real
-sockets (HTTP/1.1 keep-alive, one thread per connection), with opt-in faults that real APIs
-have: latency, a rate limit answered with 429 and ``Retry-After``, 5xx, bodies cut off
-mid-way, and chats receiving messages (or appearing) while a client pages.
+sockets (HTTP/1.1 keep-alive, one thread per connection). The list behaves like a SQL backend:
+``ORDER BY last_message_time DESC LIMIT limit OFFSET offset`` (``sort=oldest``: the exact
+reverse), ``pagination.total`` is ``COUNT(*)`` at the moment of the request, and each request
+is answered from one consistent snapshot.
+
+The data can be shaped like real inboxes (chats sharing one ``last_message_time``, chats that
+never had a message, chats dated in the future) and opt-in :class:`Faults` add the ways real
+APIs misbehave: latency, rate limits (token bucket, fixed window, a burst of 429s), 5xx and
+other unexpected statuses, bodies cut off, padded or dripped byte by byte, capped, short and
+empty pages, missing or stale totals, ties in unstable order, ignored ``offset`` or ``sort``,
+and chats that receive messages, appear, disappear, get late messages or unsend their newest
+message while a client pages.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 import random
@@ -16,33 +26,89 @@ import secrets
 import socket
 import threading
 import time
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from blooio_dagster.testing.data import generate_chats, new_chat, receive_message
+from blooio_dagster.testing.data import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    can_unsend,
+    future_chats,
+    generate_chats,
+    new_chat,
+    receive_message,
+    redate_last_message,
+    unsend_last,
+    untimed_chats,
+)
 
 API_PREFIX = "/v2/api"
+#: Where answers of a ``status_override`` in the 3xx range point.
+OVERRIDE_LOCATION = "https://elsewhere.example/v2/api/chats"
+
+TieOrder = Literal["id", "request", "window"]
+# The position of a chat in the ``sort=recent`` list: (block, -last_message_time, id). Chats that
+# never had a message form their own block (first or last, per ``nulls_first``) with time 0.
+_Key = tuple[int, int, str]
+_NO_BODY = frozenset({204, 304})
+# Faults whose count or window starts when the field is set.
+_COUNTED_FROM_SET = frozenset({"first_requests_429", "fixed_window"})
+_set_serials = itertools.count(1)
 
 
 @dataclass
 class Faults:
     """Opt-in misbehaviour; change fields at any time, even while clients page.
 
+    "Per list request" faults act at each ``GET /chats`` (not ``GET /chats/{id}``), before it is
+    answered. Random choices come from the server's seeded RNG: a seed and a request sequence
+    always give the same answers. Rates are shares from 0.0 to 1.0 (1.0: every time).
+
     Attributes:
         latency: seconds added to every request before it is answered.
-        requests_per_second: answer 429 past this rate (a token bucket holding one second's
-            worth of requests); ``None`` for no limit.
-        retry_after_ms: with 429s, also send ``retry-after-ms`` next to ``Retry-After``.
+        requests_per_second: token bucket (one second of burst); over it 429; ``None``: no limit.
+        retry_after_ms: with the token bucket's 429s, also send ``retry-after-ms``.
         server_error_rate: share of requests answered with 500, 502 or 503.
-        truncated_body_rate: share of ``GET /chats`` answers whose JSON body is cut in half
-            (a well-formed HTTP response carrying invalid JSON).
-        messages_per_request: chats that receive a new message at each ``GET /chats``,
-            so they jump to the front while a client pages.
-        new_chats_per_request: brand-new chats created at each ``GET /chats``.
+        truncated_body_rate: share of 200 answers cut in half (valid HTTP, invalid JSON).
+        messages_per_request: chats given a new message (to the front) per list request.
+        new_chats_per_request: brand-new chats created per list request.
+        page_cap: at most this many chats per page, whatever ``limit`` asks; ``None``: no cap.
+        report_cap: with a cap, ``pagination.limit`` is ``min(limit, cap)``; False: ``limit``.
+        short_page_rate: share of pages 1 to 3 rows short at the window's end (a row stays).
+        empty_page_rate: share of pages answered 200 with ``"chats": []`` whatever the total.
+        missing_total_rate: share of pages whose ``pagination`` has no ``total`` key.
+        low_total_rate: share of pages whose ``total`` is 1 to 10 too low (never below 0).
+        tie_order: equal times (and untimed chats) by ``"id"``, or per ``"request"``/``"window"``.
+        deletions_per_request: random chats deleted per list request (later chats move up).
+        late_messages_per_request: chats given a message 1-12 h old per list request (mid-list).
+        unsent_per_request: chats whose newest message is unsent per list request (times drop).
+        ignore_offset: every page is served from offset 0 (``pagination.offset`` echoes it).
+        ignore_sort: ``sort`` is ignored; chats come in creation order, not by time.
+        drip_bytes_per_second: response bodies written one byte at a time at this rate.
+        status_override: this status instead (3xx: ``Location`` + empty page; 204: no body).
+        status_override_rate: share of authenticated requests that get ``status_override``.
+        body_padding_bytes: whitespace before the closing brace of every 200 JSON body.
+        first_requests_429: the first N requests after it is set get 429, ``Retry-After: 1``.
+        fixed_window: ``(requests, seconds)`` windows from when set; over: 429, ``Retry-After: 1``.
+
+    Details: ``tie_order="request"`` shuffles each tie group afresh per request;
+    ``"window"`` shuffles it the same way for the same (sort, q, offset, limit) and differently
+    for other windows, as SQL without a tiebreaker may; a group crossing a window's edge is
+    shuffled whole before it is cut. Short pages drop rows at the end of the window without
+    shifting it, and keep at least one row. Late messages go to chats whose newest message is
+    older than the stamp; unsent messages take a chat's time down by 1 minute to 3 days. A
+    ``status_override`` 2xx/3xx body is ``{"chats": [], "pagination": {..., "total": 0}}``,
+    4xx/5xx get the API's error body, 204/304 none. Dripping applies to every response,
+    errors too, after headers sent at once with a correct ``Content-Length``.
     """
 
     latency: float = 0.0
@@ -52,6 +118,35 @@ class Faults:
     truncated_body_rate: float = 0.0
     messages_per_request: int = 0
     new_chats_per_request: int = 0
+    page_cap: int | None = None
+    report_cap: bool = True
+    short_page_rate: float = 0.0
+    empty_page_rate: float = 0.0
+    missing_total_rate: float = 0.0
+    low_total_rate: float = 0.0
+    tie_order: TieOrder = "id"
+    deletions_per_request: int = 0
+    late_messages_per_request: int = 0
+    unsent_per_request: int = 0
+    ignore_offset: bool = False
+    ignore_sort: bool = False
+    drip_bytes_per_second: float | None = None
+    status_override: int | None = None
+    status_override_rate: float = 1.0
+    body_padding_bytes: int = 0
+    first_requests_429: int = 0
+    fixed_window: tuple[int, float] | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _COUNTED_FROM_SET:
+            # An immutable (serial, when) mark per field: the server restarts the count or
+            # the windows when it sees a new mark.
+            self.__dict__[f"_{name}_set"] = (next(_set_serials), time.monotonic())
+
+    def _set_mark(self, name: str) -> tuple[int, float]:
+        mark: tuple[int, float] = self.__dict__.get(f"_{name}_set", (0, 0.0))
+        return mark
 
 
 @dataclass
@@ -81,6 +176,14 @@ class _TokenBucket:
         return (1.0 - self.tokens) / self.rate
 
 
+@dataclass
+class _Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    drip_bytes_per_second: float | None = None
+
+
 class BlooioTestServer:
     """A local Blooio V2 API with ``chats`` deterministic synthetic chats.
 
@@ -90,12 +193,19 @@ class BlooioTestServer:
             client = BlooioClient(server.api_key, base_url=server.base_url)
 
     Args:
-        chats: how many chats the organization has.
+        chats: how many chats the organization has (before the extra ones below).
         seed: makes the data reproducible.
         now: epoch ms the data's timeline ends at; defaults to the current time.
         api_key: the only key accepted; a fresh ``bl_test_...`` key by default.
         port: 0 picks a free port.
         faults: opt-in failures (see :class:`Faults`); ``server.faults`` can be changed later.
+        tie_groups: for each n, n of the chats share one ``last_message_time`` (a bulk import),
+            the time of a randomly chosen chat, so the groups are spread through the list.
+        untimed_chats: extra chats that never had a message: times, ``last_message`` null.
+        nulls_first: untimed chats come first with ``sort=recent`` (PostgreSQL's default for
+            DESC) and last with ``sort=oldest``; ``False``: the reverse.
+        future_chats: extra chats whose last message is dated a day after ``now`` (a device
+            with a wrong clock); new messages still get the current time and sort behind them.
     """
 
     def __init__(
@@ -107,6 +217,10 @@ class BlooioTestServer:
         api_key: str | None = None,
         port: int = 0,
         faults: Faults | None = None,
+        tie_groups: Sequence[int] = (),
+        untimed_chats: int = 0,
+        nulls_first: bool = False,
+        future_chats: int = 0,
     ) -> None:
         self.api_key = api_key or f"bl_test_{secrets.token_hex(16)}"
         self.faults = faults or Faults()
@@ -115,17 +229,43 @@ class BlooioTestServer:
         self.max_in_flight = 0
         self._in_flight = 0
         self._now = int(time.time() * 1000) if now is None else now
+        self._live = now is None
+        self._made = time.monotonic()
+        self._seed = seed
+        self._nulls_first = nulls_first
         self._rng = random.Random(seed ^ 0x5EED)
         self._lock = threading.Lock()
         generated = generate_chats(chats, seed, self._now)
-        self._first_times = {chat["id"]: chat.pop("first_message_time") for chat in generated}
+        # The message clock starts from the ordinary chats, never from future-dated ones.
+        self._clock_ms = max((c["last_message_time"] for c in generated), default=self._now)
+        reshaped = bool(tie_groups or untimed_chats or future_chats)
+        if tie_groups:
+            _make_ties(generated, tie_groups, random.Random(f"{seed}:tie_groups"))
+        generated += _future_chats(chats, future_chats, seed, self._now)
+        generated += _untimed_chats(chats + future_chats, untimed_chats, seed)
+        if reshaped:
+            generated.sort(key=self._sort_key)
+        self._first_times: dict[str, int | None] = {
+            chat["id"]: chat.pop("first_message_time") for chat in generated
+        }
         self._chats = {chat["id"]: chat for chat in generated}
+        # The sort=recent order (ties by id), and each chat's sort key at the same index:
+        # kept in order with bisect as chats change, never re-sorted.
         self._order = [chat["id"] for chat in generated]
+        self._keys = [self._sort_key(chat) for chat in generated]
         # Encoded up front so every client, first or not, sees the same response times.
         self._encoded = {chat_id: _encode(chat) for chat_id, chat in self._chats.items()}
-        self._clock_ms = max((c["last_message_time"] for c in generated), default=self._now)
+        # Creation order, for Faults.ignore_sort: built on first use, then kept up to date.
+        self._created: dict[str, None] | None = None
+        self._deleted: set[str] = set()
+        self._changed: set[str] = set()
         self._serial = 0
         self._bucket: _TokenBucket | None = None
+        self._first_429_mark = 0
+        self._first_429_seen = 0
+        self._window_mark = 0
+        self._window_index = 0
+        self._window_seen = 0
         self._port = port
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -135,8 +275,12 @@ class BlooioTestServer:
     def start(self) -> Self:
         """Start serving on 127.0.0.1 in a background thread."""
         httpd = self._bind()
+        # A short poll interval, so stop() returns in a few ms rather than half a second.
         self._thread = threading.Thread(
-            target=httpd.serve_forever, name="blooio-test-server", daemon=True
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="blooio-test-server",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -196,12 +340,20 @@ class BlooioTestServer:
     def truth(
         self, *, active_since: int | None = None, q: str | None = None
     ) -> list[dict[str, Any]]:
-        """Copies of all chats as they are now, newest first, as ``GET /chats`` would list them."""
+        """Copies of all chats as they are now, in the order ``GET /chats?sort=recent`` lists them.
+
+        Ties come by id (as with ``tie_order="id"``) and chats that never had a message where
+        they sort; ``active_since`` (epoch ms) keeps only chats with a message at or after it.
+        """
         with self._lock:
             ids = self._matching(q)
             chats = [copy.deepcopy(self._chats[i]) for i in ids]
         if active_since is not None:
-            chats = [c for c in chats if c["last_message_time"] >= active_since]
+            chats = [
+                c
+                for c in chats
+                if c["last_message_time"] is not None and c["last_message_time"] >= active_since
+            ]
         return chats
 
     def chats_requests(self) -> list[RequestRecord]:
@@ -214,11 +366,23 @@ class BlooioTestServer:
         with self._lock:
             return self._receive_messages(count)
 
+    def deleted_ids(self) -> set[str]:
+        """Ids of the chats deleted so far (by ``Faults.deletions_per_request``)."""
+        with self._lock:
+            return set(self._deleted)
+
+    def changed_ids(self) -> set[str]:
+        """Ids of the chats whose state changed since the server was made.
+
+        New messages (late ones too), unsent messages and new chats; a chat stays here if it
+        is deleted later.
+        """
+        with self._lock:
+            return set(self._changed)
+
     # -- request handling (called from handler threads) ------------------------------------
 
-    def _answer(
-        self, path: str, query: dict[str, str], authorization: str | None
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _answer(self, path: str, query: dict[str, str], authorization: str | None) -> _Reply:
         with self._lock:
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
@@ -228,45 +392,80 @@ class BlooioTestServer:
             with self._lock:
                 self._in_flight -= 1
 
-    def _respond(
-        self, path: str, query: dict[str, str], authorization: str | None
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _respond(self, path: str, query: dict[str, str], authorization: str | None) -> _Reply:
         faults = self.faults
+        drip = faults.drip_bytes_per_second or None
         if faults.latency:
             time.sleep(faults.latency)
         if authorization != f"Bearer {self.api_key}":
-            return _error(401, "Authentication required or invalid", "unauthorized")
+            return _Reply(*_error(401, "Authentication required or invalid", "unauthorized"), drip)
         with self._lock:
-            if faults.requests_per_second:
-                if self._bucket is None or self._bucket.rate != faults.requests_per_second:
-                    rate = faults.requests_per_second
-                    self._bucket = _TokenBucket(rate=rate, tokens=rate)
-                wait = self._bucket.take()
-                if wait > 0:
-                    status, headers, body = _error(429, "Too many requests", "rate_limited")
-                    headers["Retry-After"] = str(max(1, math.ceil(wait)))
-                    if faults.retry_after_ms:
-                        headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000)))
-                    return status, headers, body
+            limited = self._rate_limited(faults)
+            if limited is not None:
+                return _Reply(*limited, drip)
+            override = faults.status_override
+            if override is not None and (
+                faults.status_override_rate >= 1.0
+                or self._rng.random() < faults.status_override_rate
+            ):
+                return _Reply(*_overridden(override, query), drip)
             if faults.server_error_rate and self._rng.random() < faults.server_error_rate:
                 status = self._rng.choice((500, 502, 503))
-                return _error(status, HTTPStatus(status).phrase, "server_error")
+                return _Reply(*_error(status, HTTPStatus(status).phrase, "server_error"), drip)
             truncate = bool(
                 faults.truncated_body_rate and self._rng.random() < faults.truncated_body_rate
             )
             if path == f"{API_PREFIX}/chats":
                 self._receive_messages(faults.messages_per_request)
                 self._add_chats(faults.new_chats_per_request)
-                status, headers, body = self._list_chats(query)
+                self._delete_chats(faults.deletions_per_request)
+                self._deliver_late(faults.late_messages_per_request)
+                self._unsend(faults.unsent_per_request)
+                status, headers, body = self._list_chats(query, faults)
             elif path.startswith(f"{API_PREFIX}/chats/"):
                 status, headers, body = self._one_chat(unquote(path[len(API_PREFIX) + 7 :]))
             else:
-                return _error(404, f"No route for GET {path}", "not_found")
+                return _Reply(*_error(404, f"No route for GET {path}", "not_found"), drip)
+        if status == 200 and faults.body_padding_bytes > 0:
+            body = body[:-1] + b" " * faults.body_padding_bytes + b"}"
         if truncate and status == 200:
             body = body[: len(body) // 2]
-        return status, headers, body
+        return _Reply(status, headers, body, drip)
 
-    def _list_chats(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def _rate_limited(self, faults: Faults) -> tuple[int, dict[str, str], bytes] | None:
+        """A 429 answer if one of the rate limit faults refuses this request, else None."""
+        if faults.first_requests_429 > 0:
+            mark = faults._set_mark("first_requests_429")[0]
+            if mark != self._first_429_mark:
+                self._first_429_mark, self._first_429_seen = mark, 0
+            if self._first_429_seen < faults.first_requests_429:
+                self._first_429_seen += 1
+                return _too_many(1, None)
+        window = faults.fixed_window
+        if window is not None:
+            allowed, seconds = window
+            mark, set_at = faults._set_mark("fixed_window")
+            index = int((time.monotonic() - set_at) // seconds) if seconds > 0 else 0
+            if mark != self._window_mark or index != self._window_index:
+                self._window_mark, self._window_index, self._window_seen = mark, index, 0
+            if self._window_seen >= allowed:
+                return _too_many(1, None)
+            self._window_seen += 1
+        if faults.requests_per_second:
+            if self._bucket is None or self._bucket.rate != faults.requests_per_second:
+                rate = faults.requests_per_second
+                self._bucket = _TokenBucket(rate=rate, tokens=rate)
+            wait = self._bucket.take()
+            if wait > 0:
+                return _too_many(
+                    max(1, math.ceil(wait)),
+                    max(1, math.ceil(wait * 1000)) if faults.retry_after_ms else None,
+                )
+        return None
+
+    def _list_chats(
+        self, query: dict[str, str], faults: Faults
+    ) -> tuple[int, dict[str, str], bytes]:
         limit = _int_param(query, "limit", 50, 1, 200)
         offset = _int_param(query, "offset", 0, 0, None)
         if limit is None:
@@ -279,16 +478,50 @@ class BlooioTestServer:
         if sort not in ("recent", "oldest"):
             return _error(400, "sort must be one of: recent, oldest", "invalid_sort")
         q = query.get("q")
-        ids = self._matching(q) if q else self._order  # no copy of the whole list per request
-        total = len(ids)
-        if sort == "oldest":
-            end = max(total - offset, 0)
-            window = ids[max(end - limit, 0) : end][::-1]
+        size = limit if faults.page_cap is None else min(limit, max(faults.page_cap, 1))
+        start = 0 if faults.ignore_offset else offset
+        if faults.ignore_sort:
+            ids = self._creation_order(q)
+            total = len(ids)
+            window = ids[start : start + size]
         else:
-            window = ids[offset : offset + limit]
+            ids = self._matching(q) if q else self._order  # no copy of the whole list per request
+            total = len(ids)
+            if sort == "oldest":
+                end = max(total - start, 0)
+                low = max(end - size, 0)
+            else:
+                low, end = min(start, total), min(start + size, total)
+            if faults.tie_order == "id":
+                window = ids[low:end]
+            else:
+                keys = self._keys if not q else [self._sort_key(self._chats[i]) for i in ids]
+                rng = (
+                    self._rng
+                    if faults.tie_order == "request"
+                    else random.Random(f"{self._seed}:{sort}:{q}:{start}:{size}")
+                )
+                window = _shuffle_ties(ids, keys, low, end, rng)
+            if sort == "oldest":
+                window = window[::-1]
+        if faults.short_page_rate and self._rng.random() < faults.short_page_rate:
+            cut = min(self._rng.randint(1, 3), len(window) - 1)
+            if cut > 0:
+                window = window[:-cut]
+        if faults.empty_page_rate and self._rng.random() < faults.empty_page_rate:
+            window = []
+        pagination = {
+            "limit": size if faults.report_cap else limit,
+            "offset": offset,
+            "total": total,
+        }
+        if faults.low_total_rate and self._rng.random() < faults.low_total_rate:
+            pagination["total"] = max(total - self._rng.randint(1, 10), 0)
+        if faults.missing_total_rate and self._rng.random() < faults.missing_total_rate:
+            del pagination["total"]
         items = b",".join([self._encode(chat_id) for chat_id in window])
-        pagination = json.dumps({"limit": limit, "offset": offset, "total": total}).encode()
-        return 200, {}, b'{"chats":[' + items + b'],"pagination":' + pagination + b"}"
+        encoded = json.dumps(pagination).encode()
+        return 200, {}, b'{"chats":[' + items + b'],"pagination":' + encoded + b"}"
 
     def _one_chat(self, chat_id: str) -> tuple[int, dict[str, str], bytes]:
         chat = self._chats.get(chat_id)
@@ -303,6 +536,20 @@ class BlooioTestServer:
         needle = q.casefold()
         return [i for i in self._order if _matches(self._chats[i], needle)]
 
+    def _creation_order(self, q: str | None) -> list[str]:
+        if self._created is None:
+            never = 1 << 62  # chats that never had a message were created after the others
+
+            def created(chat_id: str) -> tuple[int, str]:
+                first = self._first_times[chat_id]
+                return (never if first is None else first, chat_id)
+
+            self._created = dict.fromkeys(sorted(self._chats, key=created))
+        if not q:
+            return list(self._created)
+        needle = q.casefold()
+        return [i for i in self._created if _matches(self._chats[i], needle)]
+
     def _encode(self, chat_id: str) -> bytes:
         encoded = self._encoded.get(chat_id)
         if encoded is None:
@@ -310,19 +557,69 @@ class BlooioTestServer:
             self._encoded[chat_id] = encoded
         return encoded
 
+    # -- the data changing (under the lock) ------------------------------------------------
+
+    def _sort_key(self, chat: dict[str, Any]) -> _Key:
+        time_ms = chat["last_message_time"]
+        if time_ms is None:
+            return (0 if self._nulls_first else 1, 0, chat["id"])
+        return (1 if self._nulls_first else 0, -time_ms, chat["id"])
+
+    def _timed_span(self) -> tuple[int, int, int]:
+        """(block, start, end): the chats with a ``last_message_time``, as ``_order`` indices."""
+        split = bisect_left(self._keys, (1,))
+        if self._nulls_first:
+            return 1, split, len(self._keys)
+        return 0, 0, split
+
+    def _place(self, chat_id: str, key: _Key) -> None:
+        index = bisect_left(self._keys, key)
+        self._keys.insert(index, key)
+        self._order.insert(index, chat_id)
+
+    def _unplace(self, key: _Key) -> None:
+        index = bisect_left(self._keys, key)
+        del self._keys[index]
+        del self._order[index]
+
+    def _changed_chat(self, chat_id: str, old_key: _Key) -> None:
+        """Re-file a chat whose data changed from ``old_key``'s position."""
+        chat = self._chats[chat_id]
+        key = self._sort_key(chat)
+        if key != old_key:
+            self._unplace(old_key)
+            self._place(chat_id, key)
+        self._encoded.pop(chat_id, None)
+        self._changed.add(chat_id)
+        if self._first_times[chat_id] is None:
+            self._first_times[chat_id] = chat["last_message_time"]
+
+    def clock_ms(self) -> int:
+        """The server's clock (epoch ms), as its ``Date`` header tells it.
+
+        The wall clock, or for a server made with a fixed ``now``, that instant plus the time
+        since: its timeline stays consistent on any day.
+        """
+        if self._live:
+            return int(time.time() * 1000)
+        return self._now + int((time.monotonic() - self._made) * 1000)
+
     def _tick(self) -> int:
-        # Strictly increasing, and never behind the wall clock: a new message is the newest.
-        self._clock_ms = max(self._clock_ms + 1, int(time.time() * 1000))
+        # Strictly increasing, so a new message is the newest (future-dated chats aside). With
+        # a fixed `now` it counts milliseconds from the data's newest message, which keeps the
+        # answers to a seed and a request sequence the same on every run.
+        self._clock_ms += 1
+        if self._live:
+            self._clock_ms = max(self._clock_ms, self.clock_ms())
         return self._clock_ms
 
     def _receive_messages(self, count: int) -> list[str]:
         moved = self._rng.sample(self._order, min(count, len(self._order)))
         for chat_id in moved:
             self._serial += 1
+            old_key = self._sort_key(self._chats[chat_id])
             receive_message(self._chats[chat_id], self._rng, self._tick(), self._serial)
-            self._encoded.pop(chat_id, None)
-            self._order.remove(chat_id)
-            self._order.insert(0, chat_id)
+            self._changed_chat(chat_id, old_key)
         return moved
 
     def _add_chats(self, count: int) -> None:
@@ -331,11 +628,118 @@ class BlooioTestServer:
             chat = new_chat(self._serial, self._rng, self._tick())
             self._first_times[chat["id"]] = chat.pop("first_message_time")
             self._chats[chat["id"]] = chat
-            self._order.insert(0, chat["id"])
+            self._place(chat["id"], self._sort_key(chat))
+            self._changed.add(chat["id"])
+            if self._created is not None:
+                self._created[chat["id"]] = None
+
+    def _delete_chats(self, count: int) -> None:
+        if count <= 0:
+            return
+        for chat_id in self._rng.sample(self._order, min(count, len(self._order))):
+            self._unplace(self._sort_key(self._chats[chat_id]))
+            del self._chats[chat_id], self._first_times[chat_id]
+            self._encoded.pop(chat_id, None)
+            if self._created is not None:
+                del self._created[chat_id]
+            self._deleted.add(chat_id)
+
+    def _deliver_late(self, count: int) -> None:
+        if count <= 0:
+            return
+        block, start, end = self._timed_span()
+        now = max(self._clock_ms, self.clock_ms()) if self._live else self._clock_ms
+        for _ in range(count):
+            stamp = now - self._rng.randint(HOUR_MS, 12 * HOUR_MS)
+            # The chats whose newest message is older than the stamp: the tail of the block.
+            older = bisect_left(self._keys, (block, -stamp + 1), start, end)
+            if older >= end:
+                continue
+            chat_id = self._order[self._rng.randrange(older, end)]
+            self._serial += 1
+            old_key = self._sort_key(self._chats[chat_id])
+            receive_message(self._chats[chat_id], self._rng, stamp, self._serial)
+            self._changed_chat(chat_id, old_key)
+
+    def _unsend(self, count: int) -> None:
+        if count <= 0:
+            return
+        _, start, end = self._timed_span()
+        if start >= end:
+            return
+        for _ in range(count):
+            for _attempt in range(20):
+                chat_id = self._order[self._rng.randrange(start, end)]
+                chat = self._chats[chat_id]
+                new_time = chat["last_message_time"] - self._rng.randint(MINUTE_MS, 3 * DAY_MS)
+                if can_unsend(chat, new_time):
+                    break
+            else:
+                continue
+            self._serial += 1
+            old_key = self._sort_key(chat)
+            unsend_last(chat, self._rng, new_time, self._serial)
+            first = self._first_times[chat_id]
+            if first is not None and first > chat["last_message_time"]:
+                self._first_times[chat_id] = chat["last_message_time"]
+            self._changed_chat(chat_id, old_key)
 
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
             self.requests.append(record)
+
+
+def _make_ties(chats: list[dict[str, Any]], sizes: Sequence[int], rng: random.Random) -> None:
+    """Give groups of ``sizes`` chats one ``last_message_time`` each, that of a random chat."""
+    times = Counter(chat["last_message_time"] for chat in chats)
+    free = list(range(len(chats)))
+    rng.shuffle(free)
+    for size in sizes:
+        if size < 1 or not free:
+            continue
+        # A time no other chat has, so the group is exactly `size` chats.
+        anchor = free.pop()
+        while times[chats[anchor]["last_message_time"]] > 1 and free:
+            anchor = free.pop()
+        at_ms = chats[anchor]["last_message_time"]
+        for _ in range(min(size - 1, len(free))):
+            chat = chats[free.pop()]
+            times[chat["last_message_time"]] -= 1
+            redate_last_message(chat, at_ms)
+            times[at_ms] += 1
+
+
+def _future_chats(start: int, count: int, seed: int, now_ms: int) -> list[dict[str, Any]]:
+    return future_chats(start, count, seed, now_ms) if count > 0 else []
+
+
+def _untimed_chats(start: int, count: int, seed: int) -> list[dict[str, Any]]:
+    return untimed_chats(start, count, seed) if count > 0 else []
+
+
+def _shuffle_ties(
+    ids: list[str], keys: list[_Key], low: int, high: int, rng: random.Random
+) -> list[str]:
+    """``ids[low:high]`` as SQL without a tiebreaker may give it: each tie group shuffled.
+
+    A group that crosses the window's edges is shuffled as a whole before it is cut, so which of
+    its chats fall inside the window is part of the chance.
+    """
+    window: list[str] = []
+    pos = low
+    while pos < high:
+        block, neg_time, _ = keys[pos]
+        first = bisect_left(keys, (block, neg_time), 0, pos) if pos == low else pos
+        end = bisect_left(keys, (block, neg_time + 1), pos + 1)
+        if end - first == 1:
+            window.append(ids[pos])
+            pos += 1
+            continue
+        group = ids[first:end]
+        rng.shuffle(group)
+        window += group[pos - first : min(end, high) - first]
+        pos = end
+    return window
 
 
 def _encode(chat: dict[str, Any]) -> bytes:
@@ -363,9 +767,39 @@ def _int_param(
     return value
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
 def _error(status: int, message: str, code: str) -> tuple[int, dict[str, str], bytes]:
     body = {"error": "ApiError", "message": message, "status": status, "code": code}
     return status, {}, json.dumps(body).encode()
+
+
+def _too_many(retry_after: int, retry_after_ms: int | None) -> tuple[int, dict[str, str], bytes]:
+    status, headers, body = _error(429, "Too many requests", "rate_limited")
+    headers["Retry-After"] = str(retry_after)
+    if retry_after_ms is not None:
+        headers["retry-after-ms"] = str(retry_after_ms)
+    return status, headers, body
+
+
+def _overridden(status: int, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """The answer of ``Faults.status_override``: for 2xx and 3xx, what looks like an empty page."""
+    if status in _NO_BODY:
+        return status, {}, b""
+    if status >= 400:
+        return _error(status, _phrase(status), "status_override")
+    pagination = {
+        "limit": _int_param(query, "limit", 50, 1, 200) or 50,
+        "offset": _int_param(query, "offset", 0, 0, None) or 0,
+        "total": 0,
+    }
+    headers = {"Location": OVERRIDE_LOCATION} if 300 <= status < 400 else {}
+    return status, headers, json.dumps({"chats": [], "pagination": pagination}).encode()
 
 
 def _make_handler(server: BlooioTestServer) -> type[BaseHTTPRequestHandler]:
@@ -376,17 +810,16 @@ def _make_handler(server: BlooioTestServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-            status, headers, body = server._answer(
-                parts.path, query, self.headers.get("Authorization")
-            )
-            server._record(RequestRecord(parts.path, query, status))
-            self._send(status, headers, body)
+            reply = server._answer(parts.path, query, self.headers.get("Authorization"))
+            server._record(RequestRecord(parts.path, query, reply.status))
+            self._send(reply.status, reply.headers, reply.body, reply.drip_bytes_per_second)
 
         def _refuse(self) -> None:
             status, headers, body = _error(
                 405, f"{self.command} is not supported here", "method_not_allowed"
             )
-            self._send(status, {**headers, "Allow": "GET"}, body)
+            drip = server.faults.drip_bytes_per_second
+            self._send(status, {**headers, "Allow": "GET"}, body, drip)
 
         do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
 
@@ -396,17 +829,37 @@ def _make_handler(server: BlooioTestServer) -> type[BaseHTTPRequestHandler]:
             # delayed ACK (about 40 ms), which real API servers do not do.
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-        def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        def _send(
+            self,
+            status: int,
+            headers: dict[str, str],
+            body: bytes,
+            drip_bytes_per_second: float | None = None,
+        ) -> None:
             head = [
-                f"{self.protocol_version} {status} {HTTPStatus(status).phrase}",
+                f"{self.protocol_version} {status} {_phrase(status)}",
                 f"Server: {self.version_string()}",
-                f"Date: {self.date_time_string()}",
-                "Content-Type: application/json; charset=utf-8",
-                f"Content-Length: {len(body)}",
-                *(f"{name}: {value}" for name, value in headers.items()),
+                f"Date: {formatdate(server.clock_ms() / 1000, usegmt=True)}",
             ]
-            # Status line, headers and body in one write, as one response.
-            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            if status not in _NO_BODY:
+                head.append("Content-Type: application/json; charset=utf-8")
+                head.append(f"Content-Length: {len(body)}")
+            head += [f"{name}: {value}" for name, value in headers.items()]
+            head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+            if not drip_bytes_per_second or not body:
+                # Status line, headers and body in one write, as one response.
+                self.wfile.write(head_bytes + body)
+                return
+            self.wfile.write(head_bytes)
+            started = time.monotonic()
+            try:
+                for index in range(len(body)):
+                    delay = started + index / drip_bytes_per_second - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    self.wfile.write(body[index : index + 1])
+            except OSError:  # the client gave up waiting
+                self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: tests and benchmarks read the request log instead

@@ -1,0 +1,109 @@
+"""The offsets one pass of a crawl still needs, claimed by its page workers."""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Protocol
+
+from blooio_dagster.pages import ChatPage
+
+
+class PageGeometry(Protocol):
+    """How far apart a crawl's pages lie, and how many chats one holds at most."""
+
+    @property
+    def step(self) -> int: ...
+
+    @property
+    def cap(self) -> int: ...
+
+
+class Frontier:
+    """The offsets one pass still needs, shared by its workers.
+
+    Offsets are claimed in order, a step apart, while they lie inside the list (per the
+    largest ``pagination.total`` seen) and before the first page known to reach the end or
+    the boundary. For a crawl down to a boundary, claims also stop at a horizon extrapolated
+    from the furthest page read: how many more chats the time left to the boundary should
+    hold at that page's density, plus one page. Only while nothing is in flight may a worker
+    claim past the horizon, so a wrong guess costs speed, never pages. A page identical to
+    the anchor means the server ignores ``offset``: claims stop and the chain reports it.
+    """
+
+    def __init__(
+        self, crawler: PageGeometry, anchor: ChatPage, first_offset: int, lo: int | None
+    ) -> None:
+        self.pages = {anchor.offset: anchor}
+        self._crawler = crawler
+        self._anchor_ids = anchor.ids
+        self._boundary = lo
+        self._cond = threading.Condition()
+        self._next = first_offset
+        self._in_flight = 0
+        self._failed = False
+        self._total: float = math.inf if anchor.total is None else anchor.total
+        self._stop_at: float = math.inf
+        if self._reaches(anchor):
+            self._stop_at = anchor.offset
+        self._horizon = self._extrapolate(anchor)
+
+    def done_at_start(self) -> bool:
+        return not self._needed()
+
+    def claim(self) -> int | None:
+        """The next offset to fetch, or ``None`` when this worker can stop."""
+        with self._cond:
+            while not self._failed:
+                if self._needed() and (self._next < self._horizon or self._in_flight == 0):
+                    offset = self._next
+                    self._next += self._crawler.step
+                    self._in_flight += 1
+                    return offset
+                if self._in_flight == 0:
+                    break  # nothing in flight can change the picture any more
+                self._cond.wait()
+            return None
+
+    def deliver(self, page: ChatPage) -> None:
+        with self._cond:
+            self.pages[page.offset] = page
+            self._in_flight -= 1
+            if page.total is not None:
+                self._total = (
+                    page.total if math.isinf(self._total) else max(self._total, page.total)
+                )
+            if self._reaches(page) or (page.chats and page.ids == self._anchor_ids):
+                self._stop_at = min(self._stop_at, page.offset)
+            if page.offset == max(self.pages):
+                self._horizon = self._extrapolate(page)
+            self._cond.notify_all()
+
+    def fail(self) -> None:
+        with self._cond:
+            self._failed = True
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def _needed(self) -> bool:
+        return self._next < self._total and self._next < self._stop_at
+
+    def _reaches(self, page: ChatPage) -> bool:
+        if not page.chats:
+            return True
+        if self._boundary is not None and page.last_key < self._boundary:
+            return True
+        short = len(page) < min(page.limit, self._crawler.cap)
+        return short and (page.total is None or page.offset + len(page) >= page.total)
+
+    def _extrapolate(self, far: ChatPage) -> float:
+        keys = far.timed_keys
+        if self._boundary is None or len(keys) < 2:
+            return math.inf
+        oldest, newest = keys[-1], keys[0]
+        if oldest < self._boundary:
+            return far.offset
+        if newest == oldest:
+            return math.inf
+        chats_left = (oldest - self._boundary) * len(keys) / (newest - oldest)
+        return far.offset + len(far) + chats_left + self._crawler.step
