@@ -232,10 +232,10 @@ class ChatCrawler:
             ThreadPoolExecutor(self._concurrency, thread_name_prefix="blooio-page") as pool,
         ):
             self._pool = pool
+            # Chats without a time are part of the whole list, not of any time window.
+            hi = TOP_KEY if active_since is None else TIMED_TOP_KEY
             for repair in range(MAX_REPAIR_ROUNDS + 1):
                 self._regions = []
-                # Chats without a time are part of the whole list, not of any time window.
-                hi = TOP_KEY if active_since is None else TIMED_TOP_KEY
                 first = self._run_pass(active_since, hi, start=0, shifted=repair > 0)
                 if repair > 0:
                     with self._lock:
@@ -368,13 +368,13 @@ class ChatCrawler:
         reported = page.reported_limit
         if reported is not None and 1 <= reported < self._limit:
             self._cap = min(self._cap, max(reported, MIN_CRAWL_PAGE_SIZE))
-        elif (
-            page.total is not None
-            and page.offset + len(page) < page.total
-            and len(page) < self._cap
-            and self._largest_page > self.overlap
-        ):
-            # Short although more chats follow: the server caps pages without saying so.
+        elif page.total is not None and page.offset + len(page) < page.total:
+            self._short_but_more_follow(page)
+
+    def _short_but_more_follow(self, page: ChatPage) -> None:
+        """A page came back short although more chats follow: unless the shortfall is a few
+        rows, the server caps pages without saying so, at the largest page seen."""
+        if len(page) < self._cap and self._largest_page > self.overlap:
             self._cap = max(self._largest_page, MIN_CRAWL_PAGE_SIZE)
 
     def _reread_empty(self, page: ChatPage, *, known: bool = False) -> ChatPage:
@@ -456,8 +456,8 @@ class ChatCrawler:
             pages[planned] = self._reread_empty(self._fetch(planned))
             if self._join_any(walk, pages):
                 return
-        if pages[planned].keys.count(tau) >= self._cap // 2 and walk.tie_done != tau:
-            self._gather_tie(walk, pages, end_of_list=None)  # a run longer than a window
+        if self._in_long_run(walk, pages[planned]):
+            self._gather_tie(walk, pages, end_of_list=None)
             return
         self.stats.repaired_regions += 1
         after: int | None = None  # tau lies at or after this position, by a fresh read
@@ -467,8 +467,8 @@ class ChatCrawler:
             page = self._read(offset, pages)
             if self._join_any(walk, pages):
                 return
-            if page.keys.count(tau) >= self._cap // 2 and walk.tie_done != tau:
-                self._gather_tie(walk, pages, end_of_list=None)  # a run longer than a window
+            if self._in_long_run(walk, page):
+                self._gather_tie(walk, pages, end_of_list=None)
                 return
             if page.chats and page.last_key >= tau:
                 after = page.offset + len(page) - page.keys.count(tau)
@@ -493,6 +493,11 @@ class ChatCrawler:
             f"(around offset {below.offset:,}): no window read joined the pages around it"
         )
         walk.advance(below)
+
+    def _in_long_run(self, walk: _Walk, page: ChatPage) -> bool:
+        """Whether ``page`` lies in a run of chats tied at ``tau`` too long for one window,
+        not gathered yet."""
+        return page.keys.count(walk.tau) >= self._cap // 2 and walk.tie_done != walk.tau
 
     def _join_any(self, walk: _Walk, pages: dict[int, ChatPage]) -> bool:
         """Advance to a read page that overlaps the chain's keys, the one reaching furthest.
@@ -599,9 +604,8 @@ class ChatCrawler:
                 offset = max(0, offset - (self._cap << attempt) // 2)  # the list shrank
                 continue
             if not self._is_short(confirm) or confirm.last_key < walk.tau:
-                if self._is_short(current) and self._largest_page > self.overlap:
-                    # More followed a short page: the server caps pages there.
-                    self._cap = max(self._largest_page, MIN_CRAWL_PAGE_SIZE)
+                if self._is_short(current):
+                    self._short_but_more_follow(current)
                 return False
             same_end = confirm.ids[-1] == current.ids[-1]
             if confirm.total is None:
@@ -641,9 +645,15 @@ class ChatCrawler:
         """
         tau = walk.tau
         first, last = self._run_bounds(walk, pages)
-        size = run_size(first, last, end_of_list, totals_sent=self.total is not None)
-        since = first[0].sent if first else walk.current.sent
-        have, unchanged_sweeps = self._newest.count_keys(tau, tau, since=since), 0
+
+        def measure() -> tuple[int | None, int]:
+            """The run's size, and how many of its chats were read since its first page."""
+            size = run_size(first, last, end_of_list, totals_sent=self.total is not None)
+            since = first[0].sent if first else walk.current.sent
+            return size, self._newest.count_keys(tau, tau, since=since)
+
+        size, have = measure()
+        unchanged_sweeps = 0
         for sweep in range(MAX_TIE_SWEEPS):
             if size is not None and have >= size:
                 break  # the pages already read hold the whole run
@@ -653,10 +663,9 @@ class ChatCrawler:
                 page = self._read(offset, pages)
                 if not page.chats:
                     break
-                found = page.first_index_of(tau)
-                starts_run = found is not None and (page.first_key > tau or page.offset == 0)
-                if starts_run and (first is None or (first[0].total is None and page.total)):
-                    first = (page, found or 0)  # prefer a page whose total sizes the run
+                found = page.run_start(tau)
+                if found is not None and (first is None or (first[0].total is None and page.total)):
+                    first = (page, found)  # prefer a page whose total sizes the run
                 below = page.first_index_below(tau)
                 if below is not None and (below > 0 or page.offset == 0):
                     last = (page, below)
@@ -668,9 +677,7 @@ class ChatCrawler:
                     offset = max(0, offset - self.step // 2)
                 else:
                     offset = page.offset + max(1, len(page) - self.overlap)
-            size = run_size(first, last, end_of_list, totals_sent=self.total is not None)
-            since = first[0].sent if first else walk.current.sent
-            gathered = self._newest.count_keys(tau, tau, since=since)
+            size, gathered = measure()
             unchanged_sweeps = unchanged_sweeps + 1 if gathered == have else 0
             have = gathered
             if size is not None and have >= size:
@@ -695,8 +702,8 @@ class ChatCrawler:
         newest page read after it that shows the run, then an older row.
         """
         tau, current = walk.tau, walk.current
-        found = current.first_index_of(tau)
-        if found is None or not (current.first_key > tau or current.offset == 0):
+        found = current.run_start(tau)
+        if found is None:
             return None, None
         ends = [
             (page, below)

@@ -136,8 +136,13 @@ class ChatPage:
         keys = self.keys
         return all(map(int.__ge__, keys, keys[1:]))
 
-    def answered_before(self, other: ChatPage) -> bool:
-        return self.received < other.sent
+    def run_start(self, key: int) -> int | None:
+        """Where a run of rows with ``key`` starts on this page, if the page shows its start:
+        a newer row comes before it, or the page is the top of the list."""
+        index = self.first_index_of(key)
+        if index is None or not (self.first_key > key or self.offset == 0):
+            return None
+        return index
 
 
 class NewestChats:
@@ -166,10 +171,6 @@ class NewestChats:
                 entries[chat_id] = (sent, received, key, chat)
                 if held is not None and chat_id in self.gone:
                     self.gone.discard(chat_id)
-
-    def key(self, chat_id: str) -> int | None:
-        held = self._entries.get(chat_id)
-        return None if held is None else held[2]
 
     def observed(self) -> Iterator[tuple[str, int, int]]:
         """``(id, key, received)`` of every chat's newest read, gone chats left out."""

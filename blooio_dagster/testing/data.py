@@ -168,12 +168,7 @@ def receive_message(chat: dict[str, Any], rng: random.Random, at_ms: int, serial
     chat[f"{direction}_count"] = chat.get(f"{direction}_count", 0) + 1
     chat[f"last_{direction}_time"] = at_ms
     chat["last_message_time"] = at_ms
-    chat["last_message"] = {
-        "message_id": f"msg_live{serial:010d}",
-        "text": rng.choice(_TEXTS),
-        "direction": direction,
-        "time_sent": at_ms,
-    }
+    chat["last_message"] = _last_message(f"msg_live{serial:010d}", rng, direction, at_ms)
 
 
 def new_chat(serial: int, rng: random.Random, at_ms: int) -> dict[str, Any]:
@@ -195,12 +190,7 @@ def new_chat(serial: int, rng: random.Random, at_ms: int) -> dict[str, Any]:
         "last_message_time": at_ms,
         "last_inbound_time": at_ms if direction == "inbound" else None,
         "last_outbound_time": at_ms if direction == "outbound" else None,
-        "last_message": {
-            "message_id": f"msg_new{serial:010d}",
-            "text": rng.choice(_TEXTS),
-            "direction": direction,
-            "time_sent": at_ms,
-        },
+        "last_message": _last_message(f"msg_new{serial:010d}", rng, direction, at_ms),
         "first_message_time": at_ms,
     }
 
@@ -309,11 +299,18 @@ def unsend_last(chat: dict[str, Any], rng: random.Random, new_time: int, serial:
     if other_time is not None and (not left or other_time >= new_time):
         direction, new_time = other, other_time
     chat["last_message_time"] = new_time
-    chat["last_message"] = {
-        "message_id": f"msg_prev{serial:010d}",
+    chat["last_message"] = _last_message(f"msg_prev{serial:010d}", rng, direction, new_time)
+
+
+def _last_message(
+    message_id: str, rng: random.Random, direction: str, at_ms: int
+) -> dict[str, Any]:
+    """A chat's ``last_message`` object for a message sent at ``at_ms``."""
+    return {
+        "message_id": message_id,
         "text": rng.choice(_TEXTS),
         "direction": direction,
-        "time_sent": new_time,
+        "time_sent": at_ms,
     }
 
 
