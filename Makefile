@@ -1,33 +1,126 @@
 # Two commands set everything up on a fresh machine with Python 3.11:
 #   make demo   runs the main job against the bundled local Blooio server
-#   make test   runs ruff, mypy and the whole test suite
-# Both create .venv on first use and reuse it afterwards.
+#   make test   runs ruff, mypy and the test suite in two environments:
+#     .venv         the floor: the oldest releases supported (constraints/floor.txt), with the
+#                   example project's packages; make demo, ui, bench and screenshot use it too
+#     .venv-newest  the newest Dagster, pandas and httpx on PyPI (constraints/newest.txt), on
+#                   Python 3.13 when it is installed; the Dagster packages released in lockstep
+#                   (dagster-webserver, dg, dagster-duckdb-pandas) join it only if they can
+#                   without changing Dagster or pandas, and tests needing absent ones are
+#                   deselected by their markers, said out loud
+# Each environment is created on first use, reused, and created anew when what pyproject.toml
+# installs, or its constraints file, changes. `make ui PORT=3001` serves the UI on another port.
 
 PYTHON ?= python3
+PORT ?= 3000
+# make test builds and tests both environments at once, one per core, each target's output
+# shown whole as it ends; TEST_JOBS=1 runs them one after the other, with live output.
+TEST_JOBS ?= 2
+PARALLEL = $(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target
+
+# The newest environment runs on the newest Python this project declares (its classifiers):
+# python3.13 on PATH, or pyenv's 3.13, else $(PYTHON).
+ifeq ($(origin NEWEST_PYTHON), undefined)
+NEWEST_PYTHON := $(shell \
+	if python3.13 -c '' 2>/dev/null; then echo python3.13; \
+	elif p=$$(pyenv prefix 3.13 2>/dev/null) && test -x "$$p/bin/python3.13"; then echo "$$p/bin/python3.13"; \
+	else echo $(PYTHON); fi)
+endif
+
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+NEWEST_VENV := .venv-newest
+NEWEST_BIN := $(NEWEST_VENV)/bin
 
-.PHONY: demo test lint typecheck pytest ui bench screenshot browser clean
+# A stamp per environment, named by a hash of what it was built from: the interpreter, the
+# parts of pyproject.toml that decide what is installed, and the constraints file.
+INSTALL_SPEC := import tomllib, json; d = tomllib.load(open("pyproject.toml", "rb")); \
+	print(json.dumps([d["project"], d["build-system"], d["tool"]["setuptools"]], sort_keys=True))
+key = $(shell { echo $(1); $(PYTHON) -c '$(INSTALL_SPEC)'; cat $(2); } | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(call key,$(PYTHON),constraints/floor.txt)
+NEWEST_STAMP := $(NEWEST_VENV)/.installed-$(call key,$(NEWEST_PYTHON),constraints/newest.txt)
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# The tests to deselect in an environment: those whose package is not installed, as -m.
+ABSENT_MARKERS := import importlib.util as u; \
+	needs = {"duckdb": "dagster_duckdb_pandas", "webserver": "dagster_webserver", \
+	         "browser": "dagster_webserver", "dg": "dagster_dg_cli", "sdk": "blooio"}; \
+	print(" and ".join(f"not {m}" for m, mod in needs.items() if u.find_spec(mod) is None))
+
+.PHONY: demo test lint typecheck typecheck-floor typecheck-newest pytest pytest-floor \
+	pytest-newest envs ui bench screenshot clean
+
+# --no-compile: Python compiles what is imported when it is first imported, which is less.
+$(STAMP):
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version'
+	@echo "Creating $(VENV) (the floor: oldest supported releases) ..."
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	@touch $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-compile -c constraints/floor.txt -e '.[dev,example,bench]'
+	$(BIN)/python -m pip check
+	@touch $@
+
+$(NEWEST_STAMP):
+	@echo "Creating $(NEWEST_VENV) (the newest releases) with $$($(NEWEST_PYTHON) --version) ..."
+	@case "$$($(NEWEST_PYTHON) --version)" in *" 3.13."*) ;; *) echo "NOTE: no Python 3.13 found," \
+		"so Python 3.13 goes untested; set NEWEST_PYTHON=/path/to/python3.13 to test it." ;; esac
+	rm -rf $(NEWEST_VENV)
+	$(NEWEST_PYTHON) -m venv $(NEWEST_VENV)
+	$(NEWEST_BIN)/python -m pip install --quiet --upgrade pip
+	$(NEWEST_BIN)/python -m pip install --quiet --no-compile -c constraints/newest.txt -e '.[dev]'
+	@# The lockstep packages each pin one Dagster release: only the one made with this Dagster
+	@# can join, and only if it accepts these pandas and httpx; the rest stay out.
+	@$(NEWEST_BIN)/python -m pip freeze | grep -iE '^(dagster|dagster-pipes|dagster-shared|pandas|numpy|httpx)==' > $(NEWEST_VENV)/held.txt
+	@core=$$($(NEWEST_BIN)/python -c 'import dagster; print(dagster.__version__)'); \
+	lib=$$($(NEWEST_BIN)/python -c 'from dagster_shared.libraries import library_version_from_core_version as v; import dagster; print(v(dagster.__version__))'); \
+	for pkg in playwright blooio dagster-webserver==$$core dagster-dg-cli==$$core dagster-duckdb-pandas==$$lib; do \
+		if $(NEWEST_BIN)/python -m pip install --quiet --no-compile -c constraints/newest.txt -c $(NEWEST_VENV)/held.txt "$$pkg" >>$(NEWEST_VENV)/optional-installs.log 2>&1; \
+		then echo "  $$pkg: installed"; \
+		else echo "  $$pkg: cannot be installed beside $$(grep -iE '^(dagster|pandas)==' $(NEWEST_VENV)/held.txt | tr '\n' ' ')(see $(NEWEST_VENV)/optional-installs.log)"; fi; \
+	done
+	$(NEWEST_BIN)/python -m pip check
+	@touch $@
+
+envs: $(STAMP) $(NEWEST_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m example_project.demo
 
-test: $(STAMP)
+test:
+	@$(PARALLEL) envs
+	@$(PARALLEL) lint typecheck-floor typecheck-newest
+	@$(PARALLEL) pytest-floor pytest-newest
+
+lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
-	$(BIN)/python -m pytest
+
+# Both environments: an API or type that one Dagster or pandas release lacks fails here.
+typecheck:
+	@$(PARALLEL) typecheck-floor typecheck-newest
+
+typecheck-floor: $(STAMP)
+	$(BIN)/mypy --cache-dir .mypy_cache/floor
+
+typecheck-newest: $(NEWEST_STAMP)
+	$(NEWEST_BIN)/mypy --cache-dir .mypy_cache/newest
+
+pytest:
+	@$(PARALLEL) pytest-floor pytest-newest
+
+# The wheel is built and installed once, in the newest environment.
+pytest-floor: $(STAMP)
+	@echo "== tests on the floor: $$($(BIN)/python -m pip freeze | grep -iE '^(dagster|pandas|httpx)==' | tr '\n' ' ')"
+	$(BIN)/python -m pytest -m "not packaging"
+
+pytest-newest: $(NEWEST_STAMP)
+	@absent="$$($(NEWEST_BIN)/python -c '$(ABSENT_MARKERS)')"; \
+	echo "== tests on the newest releases: $$($(NEWEST_BIN)/python -m pip freeze | grep -iE '^(dagster|pandas|httpx)==' | tr '\n' ' ')"; \
+	if [ -n "$$absent" ]; then echo "== deselected here, as their packages cannot be installed beside these: -m \"$$absent\""; fi; \
+	$(NEWEST_BIN)/python -m pytest $${absent:+-m "$$absent"}
 
 ui: $(STAMP)
-	$(BIN)/python -m example_project.ui
+	$(BIN)/python -m example_project.ui --port $(PORT)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.crawl_benchmark
@@ -36,4 +129,4 @@ screenshot: $(STAMP)
 	$(BIN)/python -m example_project.screenshot
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(NEWEST_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,13 +1,21 @@
-"""Dagster wiring: the Blooio assets, their checks, and a schedule for them.
+"""Dagster wiring: the Blooio assets and their checks.
 
-``build_blooio_assets`` makes three assets under a key prefix (``blooio`` by default):
+:func:`build_blooio_assets` makes these assets under a key prefix (``blooio`` by default):
 
-- ``chats``: one row per chat, read with :meth:`BlooioClient.crawl_chats`;
-- ``chat_response_lag``: per chat, who spoke last and how long the reply took or is taking;
-- ``response_summary``: per day, counts and lag percentiles.
+- ``chats``: partition D holds the chats whose newest message fell on D, as observed when D
+  was materialized, read completely with :meth:`BlooioClient.crawl_chats`;
+- ``messages``: partition D holds every message sent on D, one row per message;
+- ``reply_times``: partition D holds every customer turn that started on D, with the exact
+  time our reply took, or how long the customer has been waiting;
+- ``chat_response_lag``: per chat of ``chats``, an approximate lag from the chat's last
+  inbound and outbound times (cheap: no messages are read);
+- ``response_summary``: one row per day, the approximate and the exact figures;
+- ``current_chats`` (partitioned builds only): every chat once, in its newest state, with who
+  is waiting right now.
 
-Partitioned daily by default: partition D holds the chats whose newest message fell on D,
-as observed when D was materialized. A run over several partitions (a backfill) crawls once.
+``chats``, ``messages`` and ``reply_times`` come from one op, so one run crawls the chat list
+once, and a run over a range of days (a backfill) crawls once and reads each chat's messages
+for the whole range once.
 
 (No ``from __future__ import annotations`` here: Dagster reads the asset functions'
 annotations at definition time.)
@@ -18,42 +26,62 @@ import threading
 import time
 import warnings
 import zoneinfo
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 import dagster as dg
 import pandas as pd
-from dagster._core.definitions.partitions.partitioned_schedule import (
-    UnresolvedPartitionedAssetScheduleDefinition,
-)
 
+from blooio_dagster.checks import (
+    no_future_times_result,
+    no_future_times_spec,
+    unique_ids_result,
+    unique_ids_spec,
+)
 from blooio_dagster.crawl import CrawlProgress
 from blooio_dagster.frames import (
     CHAT_COLUMNS,
-    INTEGER,
+    CURRENT_CHAT_COLUMNS,
+    MESSAGE_COLUMNS,
+    REPLY_TIME_COLUMNS,
     RESPONSE_LAG_COLUMNS,
     RESPONSE_SUMMARY_COLUMNS,
-    TIME,
-    Column,
     chats_to_frame,
-    table_schema,
+    messages_to_frame,
 )
-from blooio_dagster.metrics import STATUSES, response_lag_frame, response_summary_frame
+from blooio_dagster.metadata import (
+    TableOutput,
+    output_metadata,
+    partition_days,
+    record_run_figures,
+)
+from blooio_dagster.metrics import (
+    STATUSES,
+    current_chats_frame,
+    response_lag_frame,
+    response_summary_frame,
+    summary_figures,
+)
+from blooio_dagster.reply_times import BusinessHours, reply_times_frame
 from blooio_dagster.resources import BlooioResource
+from blooio_dagster.translator import (
+    BlooioTableProps,
+    DagsterBlooioTranslator,
+    asset_outs,
+    translate,
+)
 
 DEFAULT_START_DATE = "2025-01-01"
-#: Clock skew tolerated between Blooio's timestamps and this machine before a time counts
-#: as "in the future".
-FUTURE_TOLERANCE = timedelta(minutes=5)
 #: Seconds between progress lines while a crawl runs.
 PROGRESS_EVERY_SECONDS = 5.0
+#: The reply-time target whose breaches ``reply_times`` and ``response_summary`` count.
+DEFAULT_REPLY_SLA = timedelta(hours=1)
 
 DEFAULT_FRESHNESS_POLICY = dg.FreshnessPolicy.time_window(
     fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)
 )
-#: The column Dagster's database IO managers filter on to replace exactly one partition.
-PARTITION_COLUMN = "last_message_time"
 #: How a database turns a partition column into wall-clock time in the partitions' time zone.
 #: Dagster's IO managers compare ``partition_expr`` with naive ``'YYYY-MM-DD HH:MM:SS'``
 #: strings, so a timezone-aware column must be converted, or the comparison would follow the
@@ -63,6 +91,23 @@ DUCKDB_PARTITION_EXPR = "timezone('{timezone}', {column})"
 BlooioDefinitions = list[dg.AssetsDefinition | dg.AssetChecksDefinition]
 P = ParamSpec("P")
 R = TypeVar("R")
+
+CHATS = "chats"
+MESSAGES = "messages"
+REPLY_TIMES = "reply_times"
+CHAT_RESPONSE_LAG = "chat_response_lag"
+RESPONSE_SUMMARY = "response_summary"
+CURRENT_CHATS = "current_chats"
+#: The tables that the API-reading op materializes together.
+API_TABLES = (CHATS, MESSAGES, REPLY_TIMES)
+#: Each partitioned table's column whose day names the partition a row belongs to.
+DAY_COLUMNS = {
+    CHATS: "last_message_time",
+    MESSAGES: "time_sent",
+    REPLY_TIMES: "turn_started_at",
+    CHAT_RESPONSE_LAG: "last_message_time",
+    RESPONSE_SUMMARY: "day",
+}
 
 
 def blooio_partitions(
@@ -84,7 +129,7 @@ def blooio_partitions(
         ) from None
 
 
-def _without_beta_warnings(build: Callable[P, R]) -> Callable[P, R]:
+def without_beta_warnings(build: Callable[P, R]) -> Callable[P, R]:
     """Silence Dagster's beta warnings inside ``build``.
 
     ``backfill_policy`` and ``build_column_schema_change_checks`` are beta in Dagster 1.13;
@@ -100,7 +145,28 @@ def _without_beta_warnings(build: Callable[P, R]) -> Callable[P, R]:
     return quiet
 
 
-@_without_beta_warnings
+@dataclass(frozen=True)
+class _Build:
+    """The settings of one :func:`build_blooio_assets` call, validated."""
+
+    resource_key: str
+    partitions_def: dg.DailyPartitionsDefinition | None
+    timezone: str
+    pool: str | None
+    backfill_policy: dg.BackfillPolicy | None
+    reply_sla: timedelta
+    business_hours: BusinessHours | None
+    preview: bool
+    specs: Mapping[str, dg.AssetSpec]
+
+    def key(self, table: str) -> dg.AssetKey:
+        return self.specs[table].key
+
+    def spec(self, table: str) -> dg.AssetSpec:
+        return self.specs[table]
+
+
+@without_beta_warnings
 def build_blooio_assets(
     *,
     key_prefix: str | Sequence[str] = "blooio",
@@ -113,19 +179,26 @@ def build_blooio_assets(
     freshness_policy: dg.FreshnessPolicy | None = DEFAULT_FRESHNESS_POLICY,
     backfill_policy: dg.BackfillPolicy | None = None,
     partition_expr: str = DUCKDB_PARTITION_EXPR,
+    messages: bool = True,
+    reply_sla: timedelta = DEFAULT_REPLY_SLA,
+    business_hours: BusinessHours | None = None,
+    automation_condition: dg.AutomationCondition[Any] | None = None,
+    preview: bool = False,
+    translator: DagsterBlooioTranslator | None = None,
 ) -> BlooioDefinitions:
     """The Blooio assets and their checks, ready for ``dg.Definitions(assets=...)``.
 
     Args:
-        key_prefix: prefix of the three asset keys, e.g. ``blooio`` gives ``blooio/chats``.
+        key_prefix: prefix of the asset keys, e.g. ``blooio`` gives ``blooio/chats``.
         group_name: the asset group shown in the UI.
         resource_key: the key under which a :class:`BlooioResource` is provided.
         partitioned: daily partitions (``True``) or one snapshot of the whole list.
         start_date: the first daily partition.
         timezone: the time zone whose midnights split partitions (IANA name).
-        pool: the Dagster concurrency pool of the asset that calls the API, so deployments
+        pool: the Dagster concurrency pool of the assets that call the API, so deployments
             can cap concurrent Blooio traffic; ``None`` for no pool.
-        freshness_policy: the freshness expected of ``chats``; ``None`` for none.
+        freshness_policy: the freshness expected of ``chats`` and ``current_chats``;
+            ``None`` for none.
         backfill_policy: defaults to one run per backfill (one crawl for the whole range),
             which needs an IO manager that stores partition ranges, such as the DuckDB,
             Snowflake or BigQuery ones. Use ``BackfillPolicy.multi_run(1)`` with the
@@ -135,319 +208,481 @@ def build_blooio_assets(
             the partitions' time zone. The default is DuckDB's; for Snowflake use
             ``"CONVERT_TIMEZONE('{timezone}', {column})::TIMESTAMP_NTZ"``, for BigQuery
             ``"DATETIME({column}, '{timezone}')"``.
+        messages: include ``messages`` and ``reply_times`` (exact reply times, one messages
+            request per active chat); ``False`` leaves them out.
+        reply_sla: the reply-time target; turns answered later, or waiting longer, breach it.
+        business_hours: when set, reply times are also measured in business time.
+        automation_condition: when Dagster should materialize the assets declaratively, for
+            example ``AutomationCondition.on_cron("30 0 * * *")``: the alternative to
+            :func:`build_blooio_schedule`.
+        preview: show rows (customers' names, numbers and texts) in the event log, as a
+            markdown preview and as examples in failed checks. Off by default.
+        translator: a :class:`DagsterBlooioTranslator` that changes the asset specs.
 
     Returns:
-        Three assets (``chats`` carries its blocking id check and a future-time check) and
-        column-schema-change checks for all three.
+        The assets, with a blocking id check on ``chats``, ``messages`` and
+        ``current_chats``, a future-time check on ``chats`` and column-schema-change checks.
     """
     prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix)
     if not prefix or not all(isinstance(p, str) and p for p in prefix):
         raise dg.DagsterInvalidDefinitionError(
             f"key_prefix must be a non-empty name or list of names, got {key_prefix!r}."
         )
+    if not isinstance(reply_sla, timedelta) or reply_sla <= timedelta(0):
+        raise dg.DagsterInvalidDefinitionError(
+            f"reply_sla must be a positive timedelta such as timedelta(hours=1), got {reply_sla!r}."
+        )
     partitions_def = blooio_partitions(start_date, timezone) if partitioned else None
-    if partitions_def is None:
-        partition_expr = ""
-    elif "{column}" not in partition_expr:
+    if partitions_def is not None and "{column}" not in partition_expr:
         raise dg.DagsterInvalidDefinitionError(
             f"partition_expr {partition_expr!r} must contain {{column}} (and usually "
             "{timezone}), for example " + DUCKDB_PARTITION_EXPR
         )
-    partition_expr = partition_expr.replace("{timezone}", timezone)
     if partitions_def is not None and backfill_policy is None:
         backfill_policy = dg.BackfillPolicy.single_run()
-    chats_key = dg.AssetKey([*prefix, "chats"])
-    lag_key = dg.AssetKey([*prefix, "chat_response_lag"])
-    summary_key = dg.AssetKey([*prefix, "response_summary"])
-    common: dict[str, Any] = {
-        "group_name": group_name,
-        "kinds": {"blooio", "pandas"},
-        "partitions_def": partitions_def,
-        "backfill_policy": backfill_policy,
-    }
-    ids_check = dg.AssetCheckSpec(
-        "chat_id_unique",
-        asset=chats_key,
-        blocking=True,
-        description="Every row has a chat_id, and no chat_id appears twice.",
+    tables = _tables(
+        prefix=tuple(prefix),
+        group_name=group_name,
+        partitions_def=partitions_def,
+        partition_expr=partition_expr.replace("{timezone}", timezone),
+        freshness_policy=freshness_policy,
+        automation_condition=automation_condition,
+        messages=messages,
     )
-    future_check = dg.AssetCheckSpec(
-        "no_future_times",
-        asset=chats_key,
-        description=(
-            "No message time lies after the crawl finished "
-            f"(allowing {int(FUTURE_TOLERANCE.total_seconds() // 60)} minutes of clock skew)."
-        ),
+    build = _Build(
+        resource_key=resource_key,
+        partitions_def=partitions_def,
+        timezone=timezone,
+        pool=pool,
+        backfill_policy=backfill_policy,
+        reply_sla=reply_sla,
+        business_hours=business_hours,
+        preview=preview,
+        specs=translate(translator or DagsterBlooioTranslator(), tables),
     )
+    definitions: BlooioDefinitions = [
+        _api_asset(build),
+        _chat_response_lag_asset(build),
+        _response_summary_asset(build),
+    ]
+    if CURRENT_CHATS in build.specs:
+        definitions.append(_current_chats_asset(build))
+    definitions.extend(
+        dg.build_column_schema_change_checks(assets=[spec.key for spec in build.specs.values()])
+    )
+    return definitions
 
-    @dg.asset(
-        key=chats_key,
-        description=(
+
+def _tables(
+    *,
+    prefix: tuple[str, ...],
+    group_name: str,
+    partitions_def: dg.DailyPartitionsDefinition | None,
+    partition_expr: str,
+    freshness_policy: dg.FreshnessPolicy | None,
+    automation_condition: dg.AutomationCondition[Any] | None,
+    messages: bool,
+) -> list[BlooioTableProps]:
+    """What each Blooio table is, before the translator turns it into an asset spec."""
+
+    def table(
+        name: str,
+        description: str,
+        columns: tuple[Any, ...],
+        *,
+        upstream: tuple[str, ...] = (),
+        partitioned: bool = True,
+        fresh: bool = False,
+    ) -> BlooioTableProps:
+        daily = partitions_def if partitioned else None
+        return BlooioTableProps(
+            table=name,
+            description=description,
+            columns=columns,
+            key_prefix=prefix,
+            group_name=group_name,
+            partitions_def=daily,
+            partition_expr=_partition_expr(partition_expr, DAY_COLUMNS[name]) if daily else None,
+            freshness_policy=freshness_policy if fresh else None,
+            automation_condition=automation_condition,
+            upstream=upstream,
+        )
+
+    summary_upstream = (
+        (CHAT_RESPONSE_LAG, MESSAGES, REPLY_TIMES) if messages else (CHAT_RESPONSE_LAG,)
+    )
+    tables = [
+        table(
+            CHATS,
             "Every Blooio chat of the organization, one row per chat, read completely even "
             "while chats move during paging. Partition D holds the chats whose newest message "
-            "fell on D, as observed when D was materialized."
+            "fell on D, as observed when D was materialized.",
+            CHAT_COLUMNS,
+            fresh=True,
         ),
-        metadata=_static_metadata(CHAT_COLUMNS, partition_expr, PARTITION_COLUMN),
-        required_resource_keys={resource_key},
-        check_specs=[ids_check, future_check],
-        pool=pool,
-        freshness_policy=freshness_policy,
-        **common,
+        table(
+            CHAT_RESPONSE_LAG,
+            "Approximate, per chat: replied, awaiting_reply or outbound_only, and the time "
+            "between the chat's last inbound and last outbound message (response_lag) or "
+            "since its last inbound one (waiting_for). A chat answered at 09:05 and followed "
+            "up at 17:00 shows the 17:00 message: see reply_times for exact figures.",
+            RESPONSE_LAG_COLUMNS,
+            upstream=(CHATS,),
+        ),
+        table(
+            RESPONSE_SUMMARY,
+            "One row per day: the approximate chat-level figures and, from messages and "
+            "reply_times, exact customer turns, answered and unanswered, reply time "
+            "p50/p90/max and SLA breaches. Per-partition metadata plots the figures in minutes.",
+            RESPONSE_SUMMARY_COLUMNS,
+            upstream=summary_upstream,
+        ),
+    ]
+    if messages:
+        tables[1:1] = [
+            table(
+                MESSAGES,
+                "Every message sent on day D, one row per message_id: direction, status, "
+                "protocol, times, sender, text and attachment count.",
+                MESSAGE_COLUMNS,
+            ),
+            table(
+                REPLY_TIMES,
+                "One row per customer turn that started on day D: a turn starts at an inbound "
+                "message whose predecessor in the chat is outbound or absent (failed outbound "
+                "messages do not count), and is answered by the first outbound message after "
+                "it. Unanswered turns show how long they have waited when materialized.",
+                REPLY_TIME_COLUMNS,
+            ),
+        ]
+    if partitions_def is not None:
+        tables.append(
+            table(
+                CURRENT_CHATS,
+                "Every chat exactly once in its newest state, with status and waiting_for as "
+                "of materialization: who is waiting right now, including chats quiet for "
+                "weeks. One full crawl of the chat list.",
+                CURRENT_CHAT_COLUMNS,
+                partitioned=False,
+                fresh=True,
+            )
+        )
+    return tables
+
+
+# -- the API-reading op: chats, messages, reply_times -------------------------------------------
+
+
+def _api_asset(build: _Build) -> dg.AssetsDefinition:
+    chats_key = build.key(CHATS)
+    specs = [build.spec(t) for t in API_TABLES if t in build.specs]
+    check_specs = [unique_ids_spec(chats_key, "chat_id"), no_future_times_spec(chats_key)]
+    if MESSAGES in build.specs:
+        check_specs.append(unique_ids_spec(build.key(MESSAGES), "message_id"))
+
+    outs, deps = asset_outs(specs)
+
+    @dg.multi_asset(
+        name=_op_name(chats_key, "api"),
+        outs=outs,
+        deps=deps,
+        check_specs=check_specs,
+        can_subset=True,
+        required_resource_keys={build.resource_key},
+        backfill_policy=build.backfill_policy,
+        pool=build.pool,
     )
-    def chats(
-        context: dg.AssetExecutionContext,
-    ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
-        blooio: BlooioResource = getattr(context.resources, resource_key)
-        window = context.partition_time_window if partitions_def is not None else None
+    def blooio_api(context: dg.AssetExecutionContext) -> Iterator[Any]:
+        _refuse_ranges_the_io_manager_cannot_store(context, specs)
+        blooio: BlooioResource = getattr(context.resources, build.resource_key)
+        window = context.partition_time_window if build.partitions_def is not None else None
+        wanted = {
+            t
+            for t in API_TABLES
+            if t in build.specs and build.key(t) in context.selected_asset_keys
+        }
         with blooio.get_client() as client:
             result = client.crawl_chats(
                 active_since=window.start if window else None,
                 max_missing=blooio.max_missing,
                 on_progress=_progress_logger(context, estimate=window is None),
             )
-        fetched_at = datetime.now(UTC)
-        frame = chats_to_frame(result.chats, fetched_at)
-        if window is not None:
-            times = frame[PARTITION_COLUMN]
-            frame = frame[(times >= window.start) & (times < window.end)].reset_index(drop=True)
-        context.log.info(
-            f"Read {len(result.chats):,} chats in {result.pages:,} pages "
-            f"({result.retries} retries, {result.elapsed_seconds:.1f}s); kept {len(frame):,}. "
-            + (
-                "Every chat is accounted for."
-                if result.verified
-                else f"{result.missing} chats are unaccounted for (within max_missing)."
-            )
-        )
-        _add_partition_metadata(context, frame, partitions_def)
-        yield dg.Output(
-            frame,
-            metadata={
-                **_frame_metadata(frame, CHAT_COLUMNS),
+            fetched_at = datetime.now(UTC)
+            # Replies are looked for up to the API's clock when the crawl began, so that every
+            # message is judged against the same "now" as the chats that were read.
+            as_of = result.server_time or fetched_at
+            chats = chats_to_frame(result.chats, fetched_at)
+            figures: dict[str, Any] = {
                 "verified_complete": result.verified,
                 "expected_chats": result.expected_total,
                 "unique_chats": result.unique_chats,
                 "missing_chats": result.missing,
                 "deleted_chats": result.deleted,
                 "repaired_regions": result.repaired_regions,
-                "pages_fetched": result.pages,
-                "pages_refetched": result.refetched_pages,
+                "chat_pages": result.pages,
+                "chat_pages_refetched": result.refetched_pages,
                 "retries": result.retries,
                 "crawl_passes": result.passes,
-                "elapsed_seconds": round(result.elapsed_seconds, 3),
-                "fetched_at": dg.MetadataValue.timestamp(fetched_at),
-            },
-        )
-        yield _ids_check_result(frame)
-        yield _future_check_result(frame, fetched_at)
+                "crawl_seconds": round(result.elapsed_seconds, 3),
+            }
+            context.log.info(_crawl_summary(result, window is not None))
+            history = None
+            if wanted & {MESSAGES, REPLY_TIMES}:
+                times = chats["last_message_time"]
+                active = (chats if window is None else chats[times >= window.start])[
+                    "chat_id"
+                ].tolist()
+                fetched = client.fetch_messages(
+                    active,
+                    since=window.start if window else None,
+                    until=as_of,
+                    preceding=True,
+                    on_progress=None,
+                )
+                history = messages_to_frame(fetched.messages)
+                figures |= {
+                    "message_chats": len(active),
+                    "message_requests": fetched.requests,
+                    "message_seconds": round(fetched.elapsed_seconds, 3),
+                }
+        record_run_figures(context, figures)
+        if CHATS in wanted:
+            frame = _in_window(chats, "last_message_time", window)
+            yield from _table_output(context, build, CHATS, frame, fetched_at=fetched_at)
+        if MESSAGES in wanted and history is not None:
+            frame = _in_window(history, "time_sent", window)
+            yield from _table_output(context, build, MESSAGES, frame)
+        if REPLY_TIMES in wanted and history is not None:
+            turns = reply_times_frame(
+                history,
+                now=as_of,
+                reply_sla=build.reply_sla,
+                business_hours=build.business_hours,
+                timezone=build.timezone,
+            )
+            frame = _in_window(turns, "turn_started_at", window)
+            as_of_metadata = {"replies_looked_for_until": dg.MetadataValue.timestamp(as_of)}
+            yield from _table_output(context, build, REPLY_TIMES, frame, shared=as_of_metadata)
 
-    @dg.asset(
-        key=lag_key,
-        ins={"chats": dg.AssetIn(chats_key)},
-        description=(
-            "Per chat: replied, awaiting_reply or outbound_only; how long our reply took "
-            "(response_lag) or how long the customer has been waiting (waiting_for)."
-        ),
-        metadata=_static_metadata(RESPONSE_LAG_COLUMNS, partition_expr, PARTITION_COLUMN),
-        **common,
+    return blooio_api
+
+
+def _table_output(
+    context: dg.AssetExecutionContext,
+    build: _Build,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    fetched_at: datetime | None = None,
+    shared: Mapping[str, Any] | None = None,
+) -> Iterator[Any]:
+    """One table's output with honest metadata, followed by its checks."""
+    key = build.key(table)
+    columns = {CHATS: CHAT_COLUMNS, MESSAGES: MESSAGE_COLUMNS, REPLY_TIMES: REPLY_TIME_COLUMNS}[
+        table
+    ]
+    output = TableOutput(
+        key,
+        frame,
+        columns,
+        day_column=DAY_COLUMNS[table] if build.partitions_def is not None else None,
+    )
+    metadata = output_metadata(context, output, preview=build.preview, shared=shared)
+    yield dg.Output(frame, output_name=key.to_python_identifier(), metadata=metadata)
+    if table == CHATS:
+        yield unique_ids_result(key, frame, "chat_id", preview=build.preview)
+        assert fetched_at is not None
+        yield no_future_times_result(key, frame, fetched_at)
+    elif table == MESSAGES:
+        yield unique_ids_result(key, frame, "message_id", preview=build.preview)
+
+
+def _in_window(frame: pd.DataFrame, column: str, window: dg.TimeWindow | None) -> pd.DataFrame:
+    """The rows whose ``column`` lies in the run's partitions; all rows when unpartitioned."""
+    if window is None:
+        return frame.reset_index(drop=True)
+    times = frame[column]
+    return frame[(times >= window.start) & (times < window.end)].reset_index(drop=True)
+
+
+def _refuse_ranges_the_io_manager_cannot_store(
+    context: dg.AssetExecutionContext, specs: Sequence[dg.AssetSpec]
+) -> None:
+    """Fail a run over several days before any API call if its IO manager stores single days.
+
+    Dagster's filesystem IO managers (``UPathIOManager``) refuse an output that covers
+    several partitions, but only after the work is done.
+    """
+    if not context.has_partition_key_range or len(context.partition_keys) < 2:
+        return
+    io_manager = getattr(context.resources, "io_manager", None)
+    if isinstance(io_manager, dg.UPathIOManager):
+        raise dg.DagsterInvalidDefinitionError(
+            f"This run covers {len(context.partition_keys)} days ({context.partition_keys[0]} to "
+            f"{context.partition_keys[-1]}) in one run, but the IO manager "
+            f"{type(io_manager).__name__} stores one day per output. Either give the Blooio "
+            "assets an IO manager that stores partition ranges (DuckDB, Snowflake, BigQuery), "
+            "or build them with build_blooio_assets(backfill_policy="
+            "dg.BackfillPolicy.multi_run(1)) and launch one run per day."
+        )
+
+
+# -- assets computed from stored tables --------------------------------------------------------
+
+
+def _chat_response_lag_asset(build: _Build) -> dg.AssetsDefinition:
+    spec = build.spec(CHAT_RESPONSE_LAG)
+
+    ins = {"chats": dg.AssetIn(build.key(CHATS))}
+    outs, deps = asset_outs([spec], [build.key(CHATS)])
+
+    @dg.multi_asset(
+        name=_op_name(spec.key),
+        outs=outs,
+        deps=deps,
+        ins=ins,
+        backfill_policy=build.backfill_policy,
     )
     def chat_response_lag(
         context: dg.AssetExecutionContext, chats: pd.DataFrame
     ) -> dg.Output[pd.DataFrame]:
         lag = response_lag_frame(chats)
-        _add_partition_metadata(context, lag, partitions_def, count_statuses=True)
-        metadata = _frame_metadata(lag, RESPONSE_LAG_COLUMNS)
-        if partitions_def is None:
+        if build.partitions_def is None:
             counts = lag["status"].value_counts()
-            metadata |= {status: int(counts.get(status, 0)) for status in STATUSES}
-        return dg.Output(lag, metadata=metadata)
+            figures = {status: int(counts.get(status, 0)) for status in STATUSES}
+            output = TableOutput(spec.key, lag, RESPONSE_LAG_COLUMNS)
+        else:
+            figures = {}
+            output = TableOutput(
+                spec.key,
+                lag,
+                RESPONSE_LAG_COLUMNS,
+                day_column=DAY_COLUMNS[CHAT_RESPONSE_LAG],
+                day_figures=_statuses_per_day(context, lag),
+            )
+        metadata = output_metadata(context, output, preview=build.preview, figures=figures)
+        return dg.Output(lag, output_name=spec.key.to_python_identifier(), metadata=metadata)
 
-    @dg.asset(
-        key=summary_key,
-        ins={"chat_response_lag": dg.AssetIn(lag_key)},
-        description=(
-            "One row per day: chats, how many were replied to, awaiting a reply or "
-            "outbound-only, p50/p90/max response lag and the longest current wait, in "
-            "seconds. The same figures are materialization metadata, plotted per partition."
-        ),
-        metadata=_static_metadata(RESPONSE_SUMMARY_COLUMNS, partition_expr, "day"),
-        **common,
+    return chat_response_lag
+
+
+def _response_summary_asset(build: _Build) -> dg.AssetsDefinition:
+    spec = build.spec(RESPONSE_SUMMARY)
+    upstream = [t for t in (CHAT_RESPONSE_LAG, MESSAGES, REPLY_TIMES) if t in build.specs]
+    ins = {table: dg.AssetIn(build.key(table)) for table in upstream}
+
+    outs, deps = asset_outs([spec], [build.key(table) for table in upstream])
+
+    @dg.multi_asset(
+        name=_op_name(spec.key),
+        outs=outs,
+        deps=deps,
+        ins=ins,
+        backfill_policy=build.backfill_policy,
     )
     def response_summary(
-        context: dg.AssetExecutionContext, chat_response_lag: pd.DataFrame
+        context: dg.AssetExecutionContext, **tables: pd.DataFrame
     ) -> dg.Output[pd.DataFrame]:
-        keys = context.partition_keys if partitions_def is not None else []
+        keys = context.partition_keys if build.partitions_def is not None else []
         days = (
-            [pd.Timestamp(partitions_def.time_window_for_partition_key(k).start) for k in keys]
-            if partitions_def is not None
+            [build.partitions_def.time_window_for_partition_key(k).start.date() for k in keys]
+            if build.partitions_def is not None
             else None
         )
-        summary = response_summary_frame(chat_response_lag, timezone=timezone, days=days)
-        if partitions_def is not None:
-            for key, (_, row) in zip(keys, summary.iterrows(), strict=True):
-                context.add_asset_metadata(_figures(row), partition_key=key)
-            extra: dict[str, Any] = {}
-        else:
-            extra = _figures(summary.iloc[-1]) if len(summary) else {}
-        return dg.Output(
-            summary, metadata={**_frame_metadata(summary, RESPONSE_SUMMARY_COLUMNS), **extra}
+        summary = response_summary_frame(
+            tables["chat_response_lag"],
+            timezone=build.timezone,
+            days=days,
+            reply_times=tables.get("reply_times"),
+            messages=tables.get("messages"),
         )
-
-    schema_checks = dg.build_column_schema_change_checks(assets=[chats_key, lag_key, summary_key])
-    return [chats, chat_response_lag, response_summary, *schema_checks]
-
-
-@_without_beta_warnings
-def build_blooio_schedule(
-    definitions: Sequence[dg.AssetsDefinition | dg.AssetChecksDefinition],
-    *,
-    name: str = "blooio_daily",
-    hour_of_day: int = 0,
-    minute_of_hour: int = 30,
-    default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
-) -> "dg.ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition":
-    """A daily schedule for the assets from :func:`build_blooio_assets`.
-
-    Partitioned assets: each day at ``hour_of_day:minute_of_hour`` (in the partitions'
-    time zone) it materializes the latest complete day. Unpartitioned: a fresh snapshot.
-    """
-    assets = [d for d in definitions if isinstance(d, dg.AssetsDefinition) and d.keys]
-    if not assets:
-        raise dg.DagsterInvalidDefinitionError(
-            "build_blooio_schedule needs the definitions returned by build_blooio_assets."
+        per_day = summary_figures(summary)
+        day_figures = dict(zip(keys, per_day, strict=True)) if keys else None
+        output = TableOutput(
+            spec.key,
+            summary,
+            RESPONSE_SUMMARY_COLUMNS,
+            day_column="day" if build.partitions_def is not None else None,
+            day_figures=day_figures,
         )
-    partitions_def = assets[0].partitions_def
-    job = dg.define_asset_job(
-        f"{name}_job",
-        selection=dg.AssetSelection.assets(*assets),
-        description="Materializes the Blooio chats, response lag and summary, with their checks.",
+        figures = per_day[-1] if per_day and not keys else None
+        metadata = output_metadata(context, output, preview=build.preview, figures=figures)
+        return dg.Output(summary, output_name=spec.key.to_python_identifier(), metadata=metadata)
+
+    return response_summary
+
+
+# -- current_chats: the whole list, newest state ----------------------------------------------
+
+
+def _current_chats_asset(build: _Build) -> dg.AssetsDefinition:
+    spec = build.spec(CURRENT_CHATS)
+
+    outs, deps = asset_outs([spec])
+
+    @dg.multi_asset(
+        name=_op_name(spec.key),
+        outs=outs,
+        deps=deps,
+        check_specs=[unique_ids_spec(spec.key, "chat_id")],
+        required_resource_keys={build.resource_key},
+        pool=build.pool,
     )
-    if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
-        return dg.build_schedule_from_partitioned_job(
-            job,
-            name=name,
-            hour_of_day=hour_of_day,
-            minute_of_hour=minute_of_hour,
-            default_status=default_status,
-            description="Materializes yesterday's Blooio partition every day.",
-        )
-    return dg.ScheduleDefinition(
-        name=name,
-        job=job,
-        cron_schedule=f"{minute_of_hour} {hour_of_day} * * *",
-        default_status=default_status,
-        description="Takes a fresh snapshot of every Blooio chat every day.",
-    )
+    def current_chats(context: dg.AssetExecutionContext) -> Iterator[Any]:
+        blooio: BlooioResource = getattr(context.resources, build.resource_key)
+        with blooio.get_client() as client:
+            result = client.crawl_chats(
+                max_missing=blooio.max_missing,
+                on_progress=_progress_logger(context, estimate=True),
+            )
+        fetched_at = datetime.now(UTC)
+        frame = current_chats_frame(chats_to_frame(result.chats, fetched_at))
+        context.log.info(_crawl_summary(result, False))
+        counts = frame["status"].value_counts()
+        figures: dict[str, float] = {s: int(counts.get(s, 0)) for s in STATUSES}
+        longest = frame["waiting_for"].max()
+        if not pd.isna(longest):
+            figures["longest_wait_minutes"] = round(longest.total_seconds() / 60, 2)
+        output = TableOutput(spec.key, frame, CURRENT_CHAT_COLUMNS)
+        metadata = output_metadata(context, output, preview=build.preview, figures=figures)
+        yield dg.Output(frame, output_name=spec.key.to_python_identifier(), metadata=metadata)
+        yield unique_ids_result(spec.key, frame, "chat_id", preview=build.preview)
+
+    return current_chats
 
 
-# -- helpers ---------------------------------------------------------------------------------
+# -- helpers ----------------------------------------------------------------------------------
 
 
-def _static_metadata(columns: Sequence[Column], partition_expr: str, column: str) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"dagster/column_schema": table_schema(columns)}
-    if partition_expr:
-        metadata["partition_expr"] = partition_expr.replace("{column}", column)
-    return metadata
-
-
-def _frame_metadata(frame: pd.DataFrame, columns: Sequence[Column]) -> dict[str, Any]:
+def _statuses_per_day(
+    context: dg.AssetExecutionContext, lag: pd.DataFrame
+) -> dict[str, dict[str, int]]:
+    """Chats per reply status on each day of the run, days without chats included."""
+    days = partition_days(context, lag["last_message_time"])
     return {
-        "dagster/row_count": len(frame),
-        "dagster/column_schema": table_schema(columns, frame),
-        "preview": dg.MetadataValue.md(_preview(frame)),
+        key: {status: int(((days == key) & (lag["status"] == status)).sum()) for status in STATUSES}
+        for key in context.partition_keys
     }
 
 
-def _preview(frame: pd.DataFrame, rows: int = 5) -> str:
-    """The first ``rows`` rows as a markdown table whose layout depends on dtypes, not values.
-
-    tabulate would right-align a text column whose cells all look like numbers (phone
-    numbers such as ``+12025550123``) and left-align a number column holding a missing value.
-    So every cell is made text here and each column is aligned by its dtype: numbers and
-    durations right, everything else left. Missing values are blank, and newlines or pipes
-    in text cannot break the table.
-    """
-    head = frame.head(rows)
-    cells: dict[str, list[str]] = {}
-    align: list[str] = []
-    for name in head.columns:
-        column = head[name]
-        dtype = column.dtype
-        if dtype == TIME:
-            column = column.dt.strftime("%Y-%m-%d %H:%M:%S")
-        numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-        align.append("right" if numeric or pd.api.types.is_timedelta64_dtype(dtype) else "left")
-        cells[str(name)] = [
-            ""
-            if pd.isna(value)
-            else format(value, "g")
-            if isinstance(value, float)
-            else " ".join(str(value).splitlines()).replace("|", "\\|")
-            for value in column.astype(object)
-        ]
-    table = pd.DataFrame(cells, columns=list(cells))
-    return str(table.to_markdown(index=False, disable_numparse=True, colalign=align))
+def _partition_expr(template: str, column: str) -> str:
+    # The summary's day is a DATE: already the partitions' day, with no time zone to convert.
+    return column if column == "day" else template.replace("{column}", column)
 
 
-def _add_partition_metadata(
-    context: dg.AssetExecutionContext,
-    frame: pd.DataFrame,
-    partitions_def: dg.DailyPartitionsDefinition | None,
-    *,
-    count_statuses: bool = False,
-) -> None:
-    """Row counts (and reply statuses) per partition, even when a run covers several days."""
-    if partitions_def is None:
-        return
-    timezone = partitions_def.timezone or "UTC"
-    days = frame[PARTITION_COLUMN].dt.tz_convert(timezone).dt.strftime(partitions_def.fmt)
-    rows = days.value_counts()
-    keys = list(context.partition_keys)
-    statuses = (
-        pd.crosstab(days, frame["status"]).reindex(index=keys, columns=list(STATUSES), fill_value=0)
-        if count_statuses
-        else None
+def _op_name(key: dg.AssetKey, suffix: str = "") -> str:
+    return "_".join([*key.path, suffix] if suffix else key.path).replace("-", "_")
+
+
+def _crawl_summary(result: Any, partitioned: bool) -> str:
+    done = (
+        "Every chat is accounted for."
+        if result.verified
+        else f"{result.missing} chats are unaccounted for (within max_missing)."
     )
-    for key in keys:
-        metadata = {"dagster/partition_row_count": int(rows.get(key, 0))}
-        if statuses is not None:
-            metadata |= {str(status): int(n) for status, n in statuses.loc[key].items()}
-        context.add_asset_metadata(metadata, partition_key=key)
-
-
-def _figures(row: pd.Series) -> dict[str, Any]:
-    """A summary row's figures as numeric metadata; missing figures are left out."""
-    as_number = {c.name: int if c.dtype == INTEGER else float for c in RESPONSE_SUMMARY_COLUMNS}
-    return {
-        str(name): as_number[str(name)](value)
-        for name, value in row.items()
-        if name != "day" and not pd.isna(value)
-    }
-
-
-def _ids_check_result(frame: pd.DataFrame) -> dg.AssetCheckResult:
-    ids = frame["chat_id"]
-    missing = int(ids.isna().sum() + (ids == "").sum())
-    duplicated = ids.dropna()[ids.dropna().duplicated()].unique().tolist()
-    return dg.AssetCheckResult(
-        check_name="chat_id_unique",
-        passed=missing == 0 and not duplicated,
-        metadata={
-            "missing_chat_ids": missing,
-            "duplicated_chat_ids": len(duplicated),
-            "duplicated_examples": ", ".join(map(str, duplicated[:10])) or "none",
-        },
-    )
-
-
-def _future_check_result(frame: pd.DataFrame, fetched_at: datetime) -> dg.AssetCheckResult:
-    limit = pd.Timestamp(fetched_at + FUTURE_TOLERANCE)
-    columns = ("last_message_time", "last_inbound_time", "last_outbound_time")
-    future = {name: int((frame[name] > limit).sum()) for name in columns}
-    return dg.AssetCheckResult(
-        check_name="no_future_times",
-        passed=not any(future.values()),
-        metadata={f"{name}_in_future": count for name, count in future.items()},
+    return (
+        f"Read {len(result.chats):,} chats in {result.pages:,} pages "
+        f"({result.retries} retries, {result.elapsed_seconds:.1f}s). {done}"
     )
 
 

@@ -14,9 +14,9 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 from itertools import repeat
@@ -38,8 +38,25 @@ from blooio_dagster.errors import (
     BlooioServerError,
 )
 from blooio_dagster.http import BodyTooLarge, describe_unexpected_status, read_body
+from blooio_dagster.messages import (
+    Direction,
+    FetchMessages,
+    MessagesPage,
+    MessagesProgress,
+    MessagesResult,
+    MessagesWindow,
+    check_chat_id,
+    check_chat_ids,
+    check_direction,
+    check_window,
+    fetch_chats,
+    hide_chat_id,
+    parse_messages_page,
+    read_chat,
+)
 from blooio_dagster.pacing import RequestPacer
-from blooio_dagster.pages import Chat, PageAnswer
+from blooio_dagster.pages import PageAnswer
+from blooio_dagster.records import ChatList, Pagination, RecordPage, decode_chats_page
 from blooio_dagster.redaction import hide_in_logs, show_in_logs
 from blooio_dagster.retry import (
     backoff_seconds,
@@ -51,6 +68,8 @@ from blooio_dagster.retry import (
 logger = logging.getLogger("blooio_dagster")
 
 DEFAULT_BASE_URL = "https://backend.blooio.com/v2/api"
+#: The default cap on requests in flight; the adaptive limit stays below it.
+DEFAULT_MAX_CONCURRENCY = 32
 MAX_PAGE_SIZE = 200
 SORTS = ("recent", "oldest")
 Sort = Literal["recent", "oldest"]
@@ -68,7 +87,9 @@ class ChatCrawlResult:
     """Every chat a crawl found, what it verified, and what it cost (for metadata and logs).
 
     Attributes:
-        chats: every chat, newest first (or oldest first for ``sort="oldest"``).
+        chats: every chat, newest first (or oldest first for ``sort="oldest"``), read as
+            dicts; held as compact records, so
+            :func:`~blooio_dagster.frames.chats_to_frame` converts them without dicts.
         verified: whether every chat is accounted for (always true unless ``max_missing``
             let a shortfall through).
         expected_total: chats the API says exist (in the ``active_since`` window); ``None``
@@ -82,9 +103,11 @@ class ChatCrawlResult:
         passes: passes over the list, each reading what changed during the one before.
         retries: requests retried after a failure (5xx, 429, timeouts, cut-off bodies).
         elapsed_seconds: how long the crawl took.
+        server_time: the API's clock (its ``Date`` header) when the crawl's first answer
+            came; ``None`` if it sends none. What "now" means for the chats read.
     """
 
-    chats: list[Chat]
+    chats: ChatList
     verified: bool
     expected_total: int | None
     unique_chats: int
@@ -96,6 +119,7 @@ class ChatCrawlResult:
     passes: int
     retries: int
     elapsed_seconds: float
+    server_time: datetime | None = None
 
 
 class _RetryCounter:
@@ -260,7 +284,10 @@ class BlooioClient:
         max_retries: retries after the first attempt, for connection errors, timeouts,
             408, 429, 5xx and bodies that are not valid JSON.
         page_size: chats per request, 1 to 200.
-        max_concurrency: page requests in flight at once during a crawl.
+        max_concurrency: the most requests in flight at once. A cap: the client starts with
+            a few and adds more while the API answers as fast and refuses nothing, and backs
+            off on 429s, 5xx, timeouts and rising latency (see
+            :mod:`blooio_dagster.concurrency`).
         requests_per_second: a hard cap on request rate; ``None`` learns the limit from 429s.
         transport: an httpx transport to use instead of the network (for tests).
     """
@@ -273,7 +300,7 @@ class BlooioClient:
         timeout: float = 30.0,
         max_retries: int = 5,
         page_size: int = MAX_PAGE_SIZE,
-        max_concurrency: int = 8,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         requests_per_second: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -381,20 +408,14 @@ class BlooioClient:
             )
         since_ms = None if active_since is None else to_epoch_ms(active_since)
         retries = _RetryCounter()
+        clocks: list[int] = []
 
         def fetch(offset: int, limit: int) -> PageAnswer:
             # Always newest first: only that order lets the crawl catch chats that move.
-            page, server_time = self._chats_page(
-                limit=limit, offset=offset, q=q, sort="recent", retries=retries
-            )
-            pagination = page.get("pagination") or {}
-            reported = pagination.get("limit")
-            return PageAnswer(
-                chats=page["chats"],
-                total=pagination.get("total"),
-                limit=reported if type(reported) is int else None,
-                server_time=server_time,
-            )
+            answer = self._crawl_page(limit=limit, offset=offset, q=q, retries=retries)
+            if answer.server_time is not None:
+                clocks.append(answer.server_time)
+            return answer
 
         crawler = ChatCrawler(
             fetch,
@@ -402,6 +423,7 @@ class BlooioClient:
             max_concurrency=self.max_concurrency,
             max_missing=max_missing,
             on_progress=on_progress,
+            concurrency=lambda: self._pacer.concurrency_limit,
         )
         chats = crawler.crawl(active_since=since_ms)
         verdict, stats = crawler.verdict, crawler.stats
@@ -415,7 +437,7 @@ class BlooioClient:
         if sort == "oldest":
             chats.reverse()
         return ChatCrawlResult(
-            chats=chats,
+            chats=ChatList(chats),
             verified=verdict.verified,
             expected_total=verdict.expected,
             unique_chats=len(chats),
@@ -427,6 +449,7 @@ class BlooioClient:
             passes=stats.passes,
             retries=retries.count,
             elapsed_seconds=stats.elapsed_seconds,
+            server_time=datetime.fromtimestamp(min(clocks) / 1000, UTC) if clocks else None,
         )
 
     def list_chats(
@@ -454,9 +477,163 @@ class BlooioClient:
                 a shortfall within it is logged as a warning. 0 (the default): every chat,
                 or an error.
         """
-        return self.crawl_chats(
+        result = self.crawl_chats(
             q=q, sort=sort, active_since=active_since, max_missing=max_missing
-        ).chats
+        )
+        return list(result.chats)
+
+    # -- messages --------------------------------------------------------------------------
+
+    def get_messages_page(
+        self,
+        chat_id: str,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        sort: Literal["asc", "desc"] = "desc",
+        direction: Direction | None = None,
+        since: datetime | int | None = None,
+        until: datetime | int | None = None,
+    ) -> dict[str, Any]:
+        """One raw ``GET /chats/{chat_id}/messages`` page: ``{"chat_id", "messages", "pagination"}``.
+
+        The bounds go to the API as given (its inclusivity applies). The shape is checked
+        (see :class:`BlooioResponseError`); unknown fields are kept.
+        """
+        check_chat_id(chat_id)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise BlooioConfigError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit!r}.")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise BlooioConfigError(f"offset must be a whole number >= 0, got {offset!r}.")
+        if sort not in ("asc", "desc"):
+            raise BlooioConfigError(f"sort must be 'asc' or 'desc', got {sort!r}.")
+        params: dict[str, str | int] = {"limit": limit, "offset": offset, "sort": sort}
+        checked = check_direction(direction)
+        if checked is not None:
+            params["direction"] = checked
+        for name, bound in (("since", since), ("until", until)):
+            if bound is not None:
+                params[name] = to_epoch_ms(bound, name)
+        payload: dict[str, Any] = self._messages_answer(chat_id, params, None)
+        parse_messages_page(payload)  # raises unless it is a documented page
+        return payload
+
+    def list_messages(
+        self,
+        chat_id: str,
+        *,
+        since: datetime | int | None = None,
+        until: datetime | int | None = None,
+        direction: Direction | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every message of a chat sent in ``[since, until)`` exactly once, oldest first.
+
+        Ordered by (``time_sent``, ``message_id``), as Blooio sent them. Complete while
+        messages arrive or are unsent during the read (see :mod:`blooio_dagster.messages`):
+        every message that exists throughout the read is returned once, or
+        :class:`~blooio_dagster.errors.BlooioIncompleteError` is raised. A chat that does not
+        exist raises :class:`~blooio_dagster.errors.BlooioRequestError` (404). Errors never
+        name the chat; their ``chat_id`` attribute does.
+
+        Args:
+            chat_id: a phone number (E.164), an email, or a group id (``grp_...``).
+            since: the window's start, inclusive (an aware datetime or epoch ms); ``None``:
+                from the first message.
+            until: the window's end, exclusive; ``None``: up to the read's first request.
+            direction: only ``"inbound"`` or only ``"outbound"`` messages; ``None``: both.
+        """
+        check_chat_id(chat_id)
+        direction = check_direction(direction)
+        since_ms, until_ms = self._message_window(since, until)
+        read = read_chat(
+            self._messages_fetcher(_RetryCounter()),
+            chat_id,
+            since=since_ms,
+            until=until_ms,
+            direction=direction,
+            page_size=self.page_size,
+        )
+        return read.messages
+
+    def fetch_messages(
+        self,
+        chat_ids: Iterable[str],
+        *,
+        since: datetime | int | None,
+        until: datetime | int | None = None,
+        preceding: bool = False,
+        max_concurrency: int | None = None,
+        on_progress: Callable[[MessagesProgress], None] | None = None,
+    ) -> MessagesResult:
+        """The messages of many chats in ``[since, until)``, read concurrently.
+
+        Each chat as :meth:`list_messages` reads it; the chats share this client's
+        concurrency limit, rate limit and 429 backoff. A chat with fewer messages than a page
+        (``page_size``) from ``until`` back to ``since`` costs one request. Chats answered
+        404 (deleted since they were listed) are reported in ``not_found``; the first other
+        error stops the fan-out and is raised.
+
+        Args:
+            chat_ids: the chats to read; repeated ids are read once.
+            since: the window's start, inclusive (an aware datetime or epoch ms); ``None``:
+                each chat's whole history.
+            until: the window's end, exclusive; ``None``: up to each chat's first request.
+            preceding: also return, per chat, the messages before ``since`` back to and
+                including the newest that is not a failed outbound message (the whole
+                history before ``since`` when there is none), so a caller can tell whether
+                the window's first inbound message starts a new customer turn.
+            max_concurrency: chats read at once; ``None``: the client's ``max_concurrency``
+                (which caps requests in flight in any case).
+            on_progress: called after every chat (from worker threads) with a
+                :class:`~blooio_dagster.messages.MessagesProgress`.
+        """
+        ids = check_chat_ids(chat_ids)
+        since_ms, until_ms = self._message_window(since, until)
+        if not isinstance(preceding, bool):
+            raise BlooioConfigError(f"preceding must be True or False, got {preceding!r}.")
+        workers = self.max_concurrency if max_concurrency is None else max_concurrency
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise BlooioConfigError(
+                f"max_concurrency must be a whole number >= 1 or None, got {max_concurrency!r}."
+            )
+        if on_progress is not None and not callable(on_progress):
+            raise BlooioConfigError(f"on_progress must be callable or None, got {on_progress!r}.")
+        retries = _RetryCounter()
+        return fetch_chats(
+            self._messages_fetcher(retries),
+            ids,
+            since=since_ms,
+            until=until_ms,
+            preceding=preceding,
+            page_size=self.page_size,
+            max_concurrency=workers,
+            on_progress=on_progress,
+            retries=lambda: retries.count,
+        )
+
+    def _message_window(
+        self, since: datetime | int | None, until: datetime | int | None
+    ) -> tuple[int | None, int | None]:
+        since_ms = None if since is None else to_epoch_ms(since, "since")
+        until_ms = None if until is None else to_epoch_ms(until, "until")
+        check_window(since_ms, until_ms)
+        return since_ms, until_ms
+
+    def _messages_fetcher(self, retries: _RetryCounter) -> FetchMessages:
+        def fetch(chat_id: str, window: MessagesWindow) -> MessagesPage:
+            return parse_messages_page(self._messages_answer(chat_id, window.params(), retries))
+
+        return fetch
+
+    def _messages_answer(
+        self, chat_id: str, params: dict[str, str | int], retries: _RetryCounter | None
+    ) -> Any:
+        """A messages page's decoded JSON; errors (raised as :meth:`_get` raises them) carry
+        the chat id only as an attribute, never in their text."""
+        try:
+            return self._get(f"/chats/{quote(chat_id, safe='')}/messages", params, retries=retries)
+        except BlooioError as exc:
+            raise hide_chat_id(exc, chat_id) from None
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -482,6 +659,49 @@ class BlooioClient:
         _check_chats_page(payload, offset)
         return payload, _server_time(headers)
 
+    def _crawl_page(
+        self, *, limit: int, offset: int, q: str | None, retries: _RetryCounter
+    ) -> PageAnswer:
+        """One ``GET /chats?sort=recent`` page for a crawl, its chats as compact records
+        when they have the documented shape (see :mod:`blooio_dagster.records`)."""
+        params: dict[str, str | int] = {"limit": limit, "offset": offset, "sort": "recent"}
+        if q is not None:
+            params["q"] = q
+        page, headers = self._get_answer(
+            "/chats", params, retries=retries, offset=offset, decode=decode_chats_page
+        )
+        server_time = _server_time(headers)
+        if not isinstance(page, RecordPage):  # kept as sent, after the usual checks
+            _check_chats_page(page, offset)
+            pagination = page.get("pagination") or {}
+            total, reported = pagination.get("total"), pagination.get("limit")
+            return PageAnswer(
+                chats=page["chats"],
+                total=total,
+                limit=reported if type(reported) is int else None,
+                server_time=server_time,
+            )
+        for index, record in enumerate(page.chats):
+            if not record.id:
+                raise BlooioResponseError(
+                    f"chats[{index}] has no string 'id' (got '')", "/chats", offset
+                )
+        total = reported = None
+        if isinstance(page.pagination, Pagination):
+            total, reported = page.pagination.total, page.pagination.limit
+        if type(total) is not int:
+            total = None
+        elif total < 0:
+            raise BlooioResponseError(
+                f"'pagination.total' must be a whole number >= 0, got {total!r}", "/chats", offset
+            )
+        return PageAnswer(
+            chats=page.chats,
+            total=total,
+            limit=reported if type(reported) is int else None,
+            server_time=server_time,
+        )
+
     def _get(
         self,
         path: str,
@@ -489,9 +709,10 @@ class BlooioClient:
         *,
         retries: _RetryCounter | None,
         offset: int | None = None,
+        decode: Callable[[bytes], Any] = json.loads,
     ) -> Any:
         """GET ``path`` and decode its JSON body; see :meth:`_get_answer`."""
-        return self._get_answer(path, params, retries=retries, offset=offset)[0]
+        return self._get_answer(path, params, retries=retries, offset=offset, decode=decode)[0]
 
     def _get_answer(
         self,
@@ -500,16 +721,20 @@ class BlooioClient:
         *,
         retries: _RetryCounter | None,
         offset: int | None = None,
+        decode: Callable[[bytes], Any] = json.loads,
     ) -> tuple[Any, httpx.Headers]:
         """GET ``path``, with pacing and retries: its decoded JSON and the response headers.
 
         Raises BlooioError.
 
         Only HTTP 200 is success. Each attempt must deliver its whole body within
-        ``timeout`` seconds and under :data:`~blooio_dagster.http.MAX_BODY_BYTES`.
+        ``timeout`` seconds and under :data:`~blooio_dagster.http.MAX_BODY_BYTES`. ``decode``
+        turns the body into the value returned; a ``ValueError`` from it (a body cut off) is
+        retried like a failed request.
         """
         attempts = self.max_retries + 1
-        where = f"{path} (offset {offset})" if offset is not None else path
+        shown = _without_chat_id(path)
+        where = f"{shown} (offset {offset})" if offset is not None else shown
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             started = time.monotonic()
@@ -517,6 +742,7 @@ class BlooioClient:
                 try:
                     response, body = self._fetch(path, params)
                 except httpx.TransportError as exc:
+                    self._pacer.record_failure(sent_at)
                     if not is_retryable_exception(exc) or last:
                         raise BlooioConnectionError(
                             attempts, self.base_url, self._redact(_describe(exc))
@@ -540,6 +766,7 @@ class BlooioClient:
                         hinted if hinted is not None else backoff_seconds(attempt),
                     )
                 elif is_retryable_status(status):
+                    self._pacer.record_failure(sent_at)
                     if last:
                         raise BlooioServerError(status, attempts, self._api_message(body)[0], path)
                     hinted = retry_after_seconds(response.headers)
@@ -549,15 +776,15 @@ class BlooioClient:
                     message, code = self._api_message(body)
                     if status in (401, 403):
                         raise BlooioAuthError(status, message)
-                    raise BlooioRequestError(status, message, code, path)
+                    raise BlooioRequestError(status, message, code, path, base_url=self.base_url)
                 elif status != 200:
                     # Redirects and other 2xx: never followed, never taken for an empty page.
                     problem = self._redact(describe_unexpected_status(response))
                     raise BlooioResponseError(problem, path, offset)
                 else:
-                    self._pacer.record_success()
+                    self._pacer.record_success(sent_at)
                     try:
-                        return json.loads(body), response.headers
+                        return decode(body), response.headers
                     except ValueError:
                         if last:
                             raise BlooioResponseError(
@@ -622,6 +849,15 @@ def _closed_error() -> BlooioError:
         "no more requests. Create a new client, for example in a new "
         "`with BlooioClient(...) as client:` block or from BlooioResource.get_client()."
     )
+
+
+def _without_chat_id(path: str) -> str:
+    """``path`` with a chat id (a customer's number or email) replaced, for logs."""
+    head, sep, rest = path.partition("/chats/")
+    if not sep or not rest:
+        return path
+    _, slash, tail = rest.partition("/")
+    return f"{head}/chats/{{chat_id}}{slash}{tail}"
 
 
 def _server_time(headers: httpx.Headers) -> int | None:

@@ -39,17 +39,16 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
-from blooio_dagster._gc import collector_paused
 from blooio_dagster.errors import BlooioIncompleteError
 from blooio_dagster.frontier import Frontier
 from blooio_dagster.pages import (
     TIMED_TOP_KEY,
     TOP_KEY,
-    Chat,
     ChatPage,
     NewestChats,
     PageAnswer,
@@ -65,6 +64,7 @@ from blooio_dagster.reconcile import (
     run_size,
     verdict_for,
 )
+from blooio_dagster.records import field_values, time_of
 
 #: Passes after which a list that never stops changing is reported instead of read forever.
 MAX_PASSES = 10
@@ -182,8 +182,10 @@ class ChatCrawler:
         max_concurrency: int,
         max_missing: int = 0,
         on_progress: Callable[[CrawlProgress], None] | None = None,
+        concurrency: Callable[[], int] | None = None,
     ) -> None:
         self._fetch_raw = fetch
+        self._width = concurrency
         self._limit = max(page_size, MIN_CRAWL_PAGE_SIZE)
         self._cap = self._limit
         self._largest_page = 0
@@ -204,8 +206,9 @@ class ChatCrawler:
 
     @property
     def overlap(self) -> int:
-        """Rows each page shares with the one before it."""
-        return max(2, self._cap // 100)
+        """Rows each page shares with the one before it: a few, so that a chat or two moving
+        to the front between the reads of two neighbours still leaves them overlapping."""
+        return max(2, self._cap // 50)
 
     @property
     def step(self) -> int:
@@ -224,13 +227,11 @@ class ChatCrawler:
 
     # -- the crawl ------------------------------------------------------------------------
 
-    def crawl(self, active_since: int | None = None) -> list[Chat]:
-        """Every chat (timed at or after ``active_since`` ms, if given), newest first."""
+    def crawl(self, active_since: int | None = None) -> list[Any]:
+        """Every chat (timed at or after ``active_since`` ms, if given), newest first, as the
+        records ``fetch`` gave (dicts or :class:`~blooio_dagster.records.ChatRecord`)."""
         self._started = time.monotonic()
-        with (
-            collector_paused(),
-            ThreadPoolExecutor(self._concurrency, thread_name_prefix="blooio-page") as pool,
-        ):
+        with ThreadPoolExecutor(self._concurrency, thread_name_prefix="blooio-page") as pool:
             self._pool = pool
             # Chats without a time are part of the whole list, not of any time window.
             hi = TOP_KEY if active_since is None else TIMED_TOP_KEY
@@ -263,9 +264,7 @@ class ChatCrawler:
             raise incomplete_error(verdict, self.stats.repair_rounds)
         if active_since is not None:
             chats = [
-                chat
-                for chat in chats
-                if type(t := chat.get("last_message_time")) is int and t >= active_since
+                chat for chat in chats if type(t := time_of(chat)) is int and t >= active_since
             ]
         return chats
 
@@ -292,7 +291,7 @@ class ChatCrawler:
     def _run_pass(self, lo: int | None, hi: int, *, start: int, shifted: bool = False) -> _Pass:
         """Chain pages from the top of ``[lo, hi]`` down past ``lo`` (``None``: the end)."""
         anchor = self._anchor(start, hi)
-        if not anchor.chats:
+        if not anchor.keys:
             return _Pass(chain=[anchor])
         walk = _Walk.start(anchor, hi)
         pages = self._fetch_ahead(anchor, lo, shifted)
@@ -317,12 +316,13 @@ class ChatCrawler:
         sent = next(self._ticks)
         answer = self._fetch_raw(offset, self._limit)
         received = next(self._ticks)
-        self._keys.learn(offset, answer.chats)
+        times = field_values(answer.chats, "last_message_time")
+        self._keys.learn(offset, times)
         page = ChatPage(
             offset,
             self._limit,
-            answer.chats,
-            self._keys.of(answer.chats),
+            field_values(answer.chats, "id"),
+            self._keys.of(times),
             answer.total,
             answer.limit,
             answer.server_time,
@@ -334,12 +334,12 @@ class ChatCrawler:
                 f"the page at offset {offset} is not sorted newest first, as sort=recent "
                 "promises; the API seems to ignore sort, so completeness cannot be checked."
             )
-        self._record(page, reread)
+        self._record(page, answer.chats, reread)
         return page
 
-    def _record(self, page: ChatPage, reread: bool) -> None:
+    def _record(self, page: ChatPage, records: Sequence[Any], reread: bool) -> None:
         with self._lock:  # called from every worker thread
-            self._newest.add(page)
+            self._newest.add(page, records)
             self.stats.pages += 1
             self.stats.refetched_pages += reread
             if page.total is not None and (
@@ -347,7 +347,7 @@ class ChatCrawler:
             ):
                 self._latest_total = (page.received, page.total)
             self._learn_cap(page)
-            if self._keys.nulls_first and page.chats and not is_timed(page.first_key):
+            if self._keys.nulls_first and page.keys and not is_timed(page.first_key):
                 index = next((i for i, key in enumerate(page.keys) if is_timed(key)), None)
                 if index is not None:
                     self._timed_start = page.offset + index
@@ -386,7 +386,7 @@ class ChatCrawler:
         for _ in range(MAX_EMPTY_READS):
             total = self.total
             expected = known if total is None else page.offset < total
-            if page.chats or not expected:
+            if page.keys or not expected:
                 return page
             page = self._fetch(page.offset, reread=True)
         return page
@@ -398,31 +398,33 @@ class ChatCrawler:
             # Without a total, an empty first page could be an empty list: read it twice.
             known = len(self._newest) > 0 or attempt == 0
             page = self._reread_empty(self._fetch(offset, reread=attempt > 0), known=known)
-            if not page.chats and len(self._newest) > 0:
+            if not page.keys and len(self._newest) > 0:
                 self._regions.append(
                     f"at offset {offset:,}: the API kept returning no chats where it had "
                     "returned some before"
                 )
-            if not page.chats or offset == 0 or page.first_key > hi:
+            if not page.keys or offset == 0 or page.first_key > hi:
                 return page
             offset = max(0, offset - (self.step << attempt))
         return self._fetch(0, reread=True)
 
     def _fetch_ahead(self, anchor: ChatPage, lo: int | None, shifted: bool) -> dict[int, ChatPage]:
-        """Fetch the pages after ``anchor`` with up to ``max_concurrency`` in flight."""
+        """Fetch the pages after ``anchor``, up to ``max_concurrency`` (and the client's
+        current concurrency limit) in flight, and bridges where two did not overlap."""
         first_offset = anchor.offset + (self.step // 2 if shifted else self.step)
-        frontier = Frontier(self, anchor, first_offset, lo)
+        frontier = Frontier(self, anchor, first_offset, lo, self._width)
         if self._concurrency == 1 or frontier.done_at_start():
             return frontier.pages
 
         def work() -> None:
             while (offset := frontier.claim()) is not None:
+                bridge = frontier.is_bridge(offset)
                 try:
-                    page = self._fetch(offset)
+                    page = self._fetch(offset, reread=bridge)
                 except BaseException:
                     frontier.fail()
                     raise
-                frontier.deliver(page)
+                frontier.deliver(page, bridge=bridge)
 
         assert self._pool is not None
         workers = [self._pool.submit(work) for _ in range(self._concurrency)]
@@ -448,11 +450,15 @@ class ChatCrawler:
         it overlaps the chain and holds any run of chats tied at ``tau`` whole; a run longer
         than a window is gathered (:meth:`_gather_tie`).
         """
+        planned = walk.current.offset + self.step
+        if planned not in pages and self._concurrency == 1:
+            # One page at a time: the next page, as planned, before searching the others
+            # (each search looks at every page of the pass).
+            pages[planned] = self._reread_empty(self._fetch(planned))
         if self._join_any(walk, pages):
             return
         tau = walk.tau
-        planned = walk.current.offset + self.step
-        if planned not in pages:  # not read ahead (one page at a time): the next page, as planned
+        if planned not in pages:  # not read ahead: the next page, as planned
             pages[planned] = self._reread_empty(self._fetch(planned))
             if self._join_any(walk, pages):
                 return
@@ -470,7 +476,7 @@ class ChatCrawler:
             if self._in_long_run(walk, page):
                 self._gather_tie(walk, pages, end_of_list=None)
                 return
-            if page.chats and page.last_key >= tau:
+            if page.keys and page.last_key >= tau:
                 after = page.offset + len(page) - page.keys.count(tau)
                 before = None if before is not None and before <= after else before
             else:
@@ -478,7 +484,7 @@ class ChatCrawler:
                 after = None if after is not None and after >= before else after
             offset = self._next_window(after, before, attempt)
         below = max(
-            (p for p in pages.values() if p.chats and p.first_key < walk.tau),
+            (p for p in pages.values() if p.keys and p.first_key < walk.tau),
             key=lambda page: (page.first_key, page.received),
             default=None,
         )
@@ -517,7 +523,7 @@ class ChatCrawler:
 
     def _joins(self, walk: _Walk, page: ChatPage) -> bool:
         """Whether ``page`` overlaps the chain's keys and reaches past them."""
-        if not page.chats or id(page) in walk.chained:
+        if not page.keys or id(page) in walk.chained:
             return False
         tau = walk.tau
         if page.first_key <= tau and page.offset > 0:  # nothing lies above offset 0
@@ -557,7 +563,7 @@ class ChatCrawler:
             key=lambda page: page.received,
         )
         for page in fresher:
-            if not page.chats or page.first_key < tau:
+            if not page.keys or page.first_key < tau:
                 position = min(position, page.offset)
             elif page.last_key > tau:
                 position = max(position, page.offset + len(page))
@@ -600,7 +606,7 @@ class ChatCrawler:
         disagreed = 0
         for attempt in range(MAX_JOIN_ATTEMPTS):
             confirm = self._read(offset, pages)
-            if not confirm.chats:
+            if not confirm.keys:
                 offset = max(0, offset - (self._cap << attempt) // 2)  # the list shrank
                 continue
             if not self._is_short(confirm) or confirm.last_key < walk.tau:
@@ -661,7 +667,7 @@ class ChatCrawler:
             offset = max(0, start - 1 - (sweep * 17) % self.step)
             for _ in range(MAX_TIE_SWEEPS * 4):
                 page = self._read(offset, pages)
-                if not page.chats:
+                if not page.keys:
                     break
                 found = page.run_start(tau)
                 if found is not None and (first is None or (first[0].total is None and page.total)):
@@ -709,7 +715,7 @@ class ChatCrawler:
             (page, below)
             for page in pages.values()
             if page.received > current.sent
-            and page.chats
+            and page.keys
             and page.first_key >= tau
             and (below := page.first_index_below(tau)) is not None
             and below > 0
@@ -761,15 +767,15 @@ class ChatCrawler:
         offset = max(0, page.offset + index - self._cap // 2)
         for attempt in range(MAX_JOIN_ATTEMPTS):
             fresh = self._reread_empty(self._fetch(offset, reread=True))
-            below = fresh.first_index_below(lo) if fresh.chats else None
+            below = fresh.first_index_below(lo) if fresh.keys else None
             if below is not None and (below > 0 or fresh.offset == 0):
                 if fresh.total is None:
                     break
                 return fresh.total - (fresh.offset + below)
             step = self._cap << attempt
-            if fresh.chats and below is None and not self._reaches_end(fresh):
+            if fresh.keys and below is None and not self._reaches_end(fresh):
                 offset += step // 2  # the boundary moved back
-            elif fresh.chats and below is None:
+            elif fresh.keys and below is None:
                 return 0  # the list ends above the boundary
             else:
                 offset = max(0, offset - step // 2)

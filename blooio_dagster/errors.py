@@ -36,7 +36,13 @@ class BlooioRequestError(BlooioError):
     """Blooio refused the request as invalid (a 4xx other than 401, 403, 408 and 429)."""
 
     def __init__(
-        self, status_code: int, api_message: str | None, api_code: str | None, path: str
+        self,
+        status_code: int,
+        api_message: str | None,
+        api_code: str | None,
+        path: str,
+        *,
+        base_url: str | None = None,
     ) -> None:
         self.status_code = status_code
         self.api_message = api_message
@@ -44,7 +50,30 @@ class BlooioRequestError(BlooioError):
         self.path = path
         code = f", code {api_code!r}" if api_code else ""
         said = api_message or "no message"
-        super().__init__(f"Blooio refused GET {path} with HTTP {status_code}{code}: {said}")
+        refused = f"Blooio refused GET {path} with HTTP {status_code}{code}: {said}"
+        hint = _api_root_hint(status_code, base_url)
+        super().__init__(f"{refused.rstrip('.')}. {hint}" if hint else refused)
+
+
+#: The path every Blooio V2 endpoint lives under; a base URL without it finds no endpoint.
+API_ROOT_PATH = "/v2/api"
+
+
+def _api_root_hint(status_code: int, base_url: str | None) -> str:
+    """For a 404 from a ``base_url`` that does not end in ``/v2/api``: where the API lives.
+
+    The host alone (``https://backend.blooio.com``) is the usual slip; every endpoint then
+    answers 404, which says nothing about the cause.
+    """
+    if status_code != 404 or base_url is None:
+        return ""
+    if base_url.rstrip("/").endswith(API_ROOT_PATH):
+        return ""
+    return (
+        f"base_url {base_url.rstrip('/')!r} does not end in {API_ROOT_PATH}, where Blooio's V2 "
+        "endpoints live: set base_url (BLOOIO_BASE_URL) to the API root, such as "
+        f"https://backend.blooio.com{API_ROOT_PATH}."
+    )
 
 
 class BlooioRateLimitError(BlooioError):
@@ -138,4 +167,35 @@ class BlooioIncompleteError(BlooioError):
             "Nothing was returned, so no short list is stored. Retrying later usually works; "
             "a persistent shortfall means the API hides or reorders chats, so report it to "
             "Blooio. To accept a small shortfall with a warning instead, set max_missing."
+        )
+
+
+class BlooioIncompleteMessagesError(BlooioIncompleteError):
+    """A chat's messages could not be shown complete, so none are returned.
+
+    Raised when the pages of ``GET /chats/{chat_id}/messages`` cannot be joined into the whole
+    window: pages not newest first (``sort`` ignored), messages newer than the ``until`` asked
+    for (``until`` ignored), empty pages where the total says messages exist, or more than a
+    page of messages in one millisecond. The message never names the chat (a customer's
+    number or email); ``chat_id`` holds it for code that needs it.
+
+    Attributes:
+        problem: what could not be shown.
+        chat_id: the chat whose read failed.
+        missing, expected, unique_chats, regions: as for a chat crawl; unknown here.
+    """
+
+    def __init__(self, problem: str, *, chat_id: str | None = None) -> None:
+        self.problem = problem
+        self.chat_id = chat_id
+        self.missing = None
+        self.expected = None
+        self.unique_chats = None
+        self.regions = ()
+        BlooioError.__init__(
+            self,
+            f"A chat's messages could not be read completely: {problem}. Nothing was "
+            "returned, so no partial history is stored. Retrying later usually works; a "
+            "persistent failure means the API pages messages in a way that cannot be joined, "
+            "so report it to Blooio.",
         )

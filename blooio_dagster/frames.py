@@ -7,18 +7,20 @@ the README (:func:`columns_markdown`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any, cast
+from urllib.parse import quote
 
-import dagster as dg
 import numpy as np
 import pandas as pd
+from msgspec import UNSET, UnsetType
 
 from blooio_dagster._gc import collector_paused
 from blooio_dagster.errors import BlooioResponseError
+from blooio_dagster.records import ChatList, record_columns
 
 STRING = "string"
 INTEGER = "Int64"
@@ -26,6 +28,9 @@ BOOLEAN = "boolean"
 TIME = "datetime64[ns, UTC]"
 DURATION = "timedelta64[ns]"
 FLOAT = "Float64"
+#: A calendar day. Held as ``datetime.date`` objects (pandas has no date dtype without
+#: pyarrow), which databases such as DuckDB store as DATE.
+DATE = "date"
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,12 @@ RESPONSE_LAG_COLUMNS: tuple[Column, ...] = (
         "replied (our last message is at or after theirs), awaiting_reply (theirs is newer, or "
         "we never wrote) or outbound_only (they never wrote).",
     ),
-    Column("response_lag", DURATION, "Last outbound minus last inbound; replied chats only."),
+    Column(
+        "response_lag",
+        DURATION,
+        "Last outbound minus last inbound; replied chats only. Approximate: a later follow-up "
+        "of ours lengthens it; reply_times has the exact reply time of every turn.",
+    ),
     Column(
         "waiting_for",
         DURATION,
@@ -104,35 +114,145 @@ RESPONSE_LAG_COLUMNS: tuple[Column, ...] = (
 )
 
 RESPONSE_SUMMARY_COLUMNS: tuple[Column, ...] = (
-    Column("day", TIME, "Start of the day (in the partitions' timezone), as a UTC instant."),
+    Column("day", DATE, "The day, in the partitions' time zone."),
     Column("chats", INTEGER, "Chats whose newest message fell on the day."),
     Column("replied", INTEGER, "Of those, chats we replied to."),
     Column("awaiting_reply", INTEGER, "Of those, chats waiting for our reply."),
     Column("outbound_only", INTEGER, "Of those, chats where the customer never wrote."),
-    Column("response_lag_p50_seconds", FLOAT, "Median response lag of replied chats."),
-    Column("response_lag_p90_seconds", FLOAT, "90th percentile response lag of replied chats."),
-    Column("response_lag_max_seconds", FLOAT, "Longest response lag of replied chats."),
-    Column("longest_wait_seconds", FLOAT, "Longest current wait of chats awaiting a reply."),
+    Column(
+        "response_lag_p50",
+        DURATION,
+        "Median response lag of replied chats (approximate: last outbound minus last inbound).",
+    ),
+    Column("response_lag_p90", DURATION, "90th percentile response lag (approximate)."),
+    Column("response_lag_max", DURATION, "Longest response lag (approximate)."),
+    Column("longest_wait", DURATION, "Longest wait of the chats awaiting a reply (approximate)."),
+    Column(
+        "turns",
+        INTEGER,
+        "Customer turns that started on the day (exact, from the messages; empty without them).",
+    ),
+    Column("answered", INTEGER, "Of those, turns we replied to."),
+    Column("unanswered", INTEGER, "Of those, turns still waiting for a reply."),
+    Column("reply_time_p50", DURATION, "Median reply time of the answered turns."),
+    Column("reply_time_p90", DURATION, "90th percentile reply time of the answered turns."),
+    Column("reply_time_max", DURATION, "Longest reply time of the answered turns."),
+    Column(
+        "sla_breaches",
+        INTEGER,
+        "Turns answered later than the reply SLA, or unanswered for longer than it.",
+    ),
+    Column(
+        "business_reply_time_p50",
+        DURATION,
+        "Median reply time counted in business hours; empty unless business hours are set.",
+    ),
+    Column(
+        "business_reply_time_p90",
+        DURATION,
+        "90th percentile reply time counted in business hours; empty unless they are set.",
+    ),
+    Column("inbound_messages", INTEGER, "Messages customers sent on the day."),
+    Column("outbound_messages", INTEGER, "Messages we sent on the day, failed ones excluded."),
+    Column("failed_messages", INTEGER, "Messages we sent on the day that failed."),
+)
+
+CURRENT_CHAT_COLUMNS: tuple[Column, ...] = (
+    *CHAT_COLUMNS,
+    Column(
+        "status",
+        STRING,
+        "replied (our last message is at or after theirs), awaiting_reply (theirs is newer, or "
+        "we never wrote) or outbound_only (they never wrote), when the table was built.",
+    ),
+    Column(
+        "response_lag",
+        DURATION,
+        "Last outbound minus last inbound; replied chats only (approximate, as in "
+        "chat_response_lag).",
+    ),
+    Column(
+        "waiting_for",
+        DURATION,
+        "fetched_at minus the customer's last message; chats awaiting a reply only. Their "
+        "unanswered turn may have begun earlier: reply_times has it exactly.",
+    ),
+)
+
+MESSAGE_COLUMNS: tuple[Column, ...] = (
+    Column("chat_id", STRING, "The chat: phone number (E.164), email, or group id (grp_...)."),
+    Column("message_id", STRING, "Message id (msg_...); one row per message.", ("message_id",)),
+    Column(
+        "direction",
+        STRING,
+        "inbound (the customer wrote) or outbound (the organization did).",
+        ("direction",),
+    ),
+    Column(
+        "status",
+        STRING,
+        "pending, queued, sent, delivered, failed, cancellation_requested or cancelled.",
+        ("status",),
+    ),
+    Column("protocol", STRING, "imessage, sms, rcs or non-imessage.", ("protocol",)),
+    Column("time_sent", TIME, "When the message was sent (the partition column).", ("time_sent",)),
+    Column("time_delivered", TIME, "When it was delivered; empty if not.", ("time_delivered",)),
+    Column(
+        "sender",
+        STRING,
+        "The sender's phone number or email; inbound group messages only.",
+        ("sender",),
+    ),
+    Column("text", STRING, "The message text, if any.", ("text",)),
+    Column("attachment_count", INTEGER, "Attachments on the message.", ("attachments",)),
+)
+
+REPLY_TIME_COLUMNS: tuple[Column, ...] = (
+    Column("chat_id", STRING, "The chat."),
+    Column(
+        "turn_started_at",
+        TIME,
+        "When the customer's turn began: an inbound message after one of ours, or the chat's "
+        "first (the partition column).",
+    ),
+    Column("turn_message_id", STRING, "The message that began the turn."),
+    Column(
+        "inbound_messages",
+        INTEGER,
+        "Inbound messages in the turn, up to our reply (or up to now, if unanswered).",
+    ),
+    Column(
+        "replied_at", TIME, "When our first message after the turn began was sent; empty if none."
+    ),
+    Column("reply_message_id", STRING, "That reply; empty if none."),
+    Column("reply_time", DURATION, "replied_at minus turn_started_at; answered turns only."),
+    Column(
+        "waiting_for",
+        DURATION,
+        "How long the customer had waited when the table was computed; unanswered turns only.",
+    ),
+    Column(
+        "business_reply_time",
+        DURATION,
+        "The reply time counted inside business hours; empty unless business hours are set.",
+    ),
+    Column(
+        "met_sla",
+        BOOLEAN,
+        "Whether the reply came within the reply SLA (counted in business hours when they are "
+        "set); false for an unanswered turn already past it, empty for one not yet past it.",
+    ),
 )
 
 
 def empty_frame(columns: Sequence[Column]) -> pd.DataFrame:
     """A frame with no rows and exactly these columns and dtypes."""
-    return pd.DataFrame({c.name: pd.Series(dtype=c.dtype) for c in columns})
+    return pd.DataFrame({c.name: pd.Series(dtype=pandas_dtype(c.dtype)) for c in columns})
 
 
-def table_schema(columns: Sequence[Column], frame: pd.DataFrame | None = None) -> dg.TableSchema:
-    """The Dagster ``TableSchema`` of a table, typed from ``frame`` when given."""
-    types = {c.name: c.dtype for c in columns}
-    if frame is not None:
-        types = {str(name): str(dtype) for name, dtype in frame.dtypes.items()}
-    descriptions = {c.name: c.description for c in columns}
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(name, type=dtype, description=descriptions.get(name))
-            for name, dtype in types.items()
-        ]
-    )
+def pandas_dtype(dtype: str) -> str:
+    """The pandas dtype holding a declared dtype: ``object`` for :data:`DATE`, else itself."""
+    return "object" if dtype == DATE else dtype
 
 
 def columns_markdown(columns: Sequence[Column]) -> str:
@@ -180,12 +300,16 @@ _SOURCED = tuple(c for c in CHAT_COLUMNS if c.source)
 _TOP_FIELDS = tuple(dict.fromkeys(c.source[0] for c in _SOURCED))
 
 
-def _columns(chats: Sequence[dict[str, Any]]) -> list[list[Any]]:
+def _columns(chats: Sequence[dict[str, Any]]) -> Iterable[list[Any]]:
     """The values of every sourced column, each a list in chat order.
 
-    One pass reads all of a chat's fields while its dict is in the CPU cache, then the rows
-    are transposed; this is much faster than one pass over all chats per column.
+    A crawl's chats held as typed records are read column by column, without dicts, one
+    column at a time (so memory holds one list of values beside the frame). For
+    dicts, one pass reads all of a chat's fields while its dict is in the CPU cache, then
+    the rows are transposed; this is much faster than one pass over all chats per column.
     """
+    if isinstance(chats, ChatList) and chats.all_records:
+        return record_columns(chats.records, [c.source for c in _SOURCED])
     rows = [tuple(map(chat.get, _TOP_FIELDS)) for chat in chats]
     by_field: dict[str, list[Any]] = (
         dict(zip(_TOP_FIELDS, map(list, zip(*rows, strict=True)), strict=True))
@@ -238,8 +362,12 @@ _MAX_EPOCH_MS = (2**63 - 1) // 1_000_000
 
 
 def _typed(values: list[Any], dtype: str) -> Any:
+    types = set(map(type, values))
+    if UnsetType in types:  # fields a chat record left out: missing, like nulls
+        values = [None if value is UNSET else value for value in values]
+        types = (types - {UnsetType}) | {type(None)}
     # type() is exact: a bool is not accepted as a whole number, nor a float as epoch ms.
-    if not set(map(type, values)) <= _ALLOWED_TYPES[dtype]:
+    if not types <= _ALLOWED_TYPES[dtype]:
         raise TypeError(_EXPECTED[dtype])
     if dtype == STRING:
         return pd.array(values, dtype=cast(Any, STRING))
@@ -294,6 +422,219 @@ def conform(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
             out[column.name] = pd.to_datetime(series, utc=True).dt.as_unit("ns")
         elif column.dtype == DURATION:
             out[column.name] = pd.to_timedelta(series).dt.as_unit("ns")
+        elif column.dtype == DATE:
+            out[column.name] = _dates(series, column.name)
         else:
             out[column.name] = series.astype(cast(Any, column.dtype))
     return pd.DataFrame(out, index=frame.index)
+
+
+def _dates(series: pd.Series, name: str) -> pd.Series:
+    """``datetime.date`` objects (``None`` where missing) from dates or naive midnights.
+
+    A database gives a DATE column back as naive timestamps at midnight.
+    """
+    times = pd.to_datetime(series)
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        raise ValueError(
+            f"column {name} holds instants ({times.dtype}); it must hold calendar days"
+        )
+    if (times.dropna() != times.dropna().dt.normalize()).any():
+        raise ValueError(f"column {name} holds times of day; it must hold calendar days")
+    dates = times.dt.date.astype(object)
+    dates[times.isna()] = None
+    return dates
+
+
+def messages_to_frame(messages_by_chat: Mapping[str, Sequence[dict[str, Any]]]) -> pd.DataFrame:
+    """Blooio messages (as ``GET /chats/{chat_id}/messages`` sends them) as :data:`MESSAGE_COLUMNS`.
+
+    One row per ``message_id``, sorted by ``(chat_id, time_sent, message_id)`` (messages
+    without ``time_sent`` last in their chat). A message read twice with the same values
+    (a page boundary that moved while it was read) is kept once.
+
+    Args:
+        messages_by_chat: each chat's messages, keyed by chat id.
+
+    Raises:
+        BlooioResponseError: a message is not an object, lacks its ``message_id`` or
+            ``direction`` (or the direction is neither inbound nor outbound), holds a value of
+            the wrong type for its column, or shares its id with a different message; the
+            error names the chat, the message and the field.
+        TypeError: ``messages_by_chat`` is not a mapping of chat ids to lists.
+    """
+    if not isinstance(messages_by_chat, Mapping):
+        raise TypeError(
+            "messages_by_chat must map each chat id to its list of messages, "
+            f"not {type(messages_by_chat).__name__}"
+        )
+    chat_ids: list[str] = []
+    counts: list[int] = []
+    messages: list[Any] = []
+    for chat_id, chat_messages in messages_by_chat.items():
+        if not isinstance(chat_id, str) or not chat_id:
+            raise TypeError(f"chat ids must be non-empty strings, got {chat_id!r}")
+        if not isinstance(chat_messages, list | tuple):
+            raise BlooioResponseError(
+                f"the messages of chat {chat_id!r} are {type(chat_messages).__name__}; "
+                "expected a list",
+                _messages_path(chat_id),
+            )
+        chat_ids.append(chat_id)
+        counts.append(len(chat_messages))
+        messages.extend(chat_messages)
+    chats = np.repeat(np.array(chat_ids, dtype=object), counts)
+    with collector_paused():
+        if not set(map(type, messages)) <= {dict}:
+            index = next(i for i, m in enumerate(messages) if not isinstance(m, dict))
+            raise BlooioResponseError(
+                f"message {index - _chat_start(counts, index)} of chat {chats[index]!r} is "
+                f"{type(messages[index]).__name__}; expected an object",
+                _messages_path(chats[index]),
+            )
+        rows = [tuple(map(m.get, _MESSAGE_FIELDS)) for m in messages]
+        by_field: dict[str, list[Any]] = (
+            dict(zip(_MESSAGE_FIELDS, map(list, zip(*rows, strict=True)), strict=True))
+            if rows
+            else {field: [] for field in _MESSAGE_FIELDS}
+        )
+        del rows
+        data: dict[str, Any] = {"chat_id": pd.array(chats, dtype=cast(Any, STRING))}
+        for column in MESSAGE_COLUMNS[1:]:
+            values = by_field[column.source[0]]
+            data[column.name] = _message_column(column, values, chats, by_field["message_id"])
+    frame = pd.DataFrame(data, index=pd.RangeIndex(len(messages)))
+    frame = _one_row_per_message(frame)
+    return frame.take(message_order(frame)).reset_index(drop=True)
+
+
+def message_order(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.intp]]:
+    """The positions that sort messages by ``(chat_id, time_sent, message_id)``.
+
+    Messages without ``time_sent`` come last in their chat. ``frame`` needs those three
+    columns, typed as in :data:`MESSAGE_COLUMNS`, and no missing ``message_id``.
+    """
+    chats = pd.factorize(frame["chat_id"], sort=True)[0]
+    sent = epoch_ns(frame["time_sent"])
+    sent[sent == _NAT] = np.iinfo("int64").max
+    order = np.lexsort((sent, chats))
+    # Sorting a million ids as text costs seconds; only messages sent in the same
+    # millisecond as another of their chat need their ids compared.
+    same = (chats[order][1:] == chats[order][:-1]) & (sent[order][1:] == sent[order][:-1])
+    if not same.any():
+        return order
+    tied = np.zeros(len(order), dtype=bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    rows = order[tied]
+    ids = frame["message_id"].to_numpy(dtype=object)[rows]
+    rank = np.zeros(len(order), dtype="int64")
+    rank[rows[np.argsort(ids, kind="stable")]] = np.arange(len(rows))
+    return np.lexsort((rank, sent, chats))
+
+
+_NAT = np.iinfo("int64").min
+
+
+def epoch_ns(times: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Nanoseconds since 1970 of datetimes (aware ones in UTC), as a new array; NaT is int64 min."""
+    index = pd.DatetimeIndex(times)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    return index.as_unit("ns").to_numpy(dtype="datetime64[ns]").view("int64").copy()
+
+
+_MESSAGE_FIELDS = tuple(c.source[0] for c in MESSAGE_COLUMNS if c.source)
+_REQUIRED_FIELDS = ("message_id", "direction")
+_DIRECTIONS = {"inbound", "outbound"}
+_PRIVATE_FIELDS = {"text", "sender"}
+
+
+def _message_column(
+    column: Column, values: list[Any], chats: np.ndarray[Any, Any], ids: list[Any]
+) -> Any:
+    field = column.source[0]
+
+    def bad(index: int, problem: str) -> BlooioResponseError:
+        message = f"message {ids[index]!r}" if isinstance(ids[index], str) else "a message"
+        value = values[index]
+        # A customer's words and addresses stay out of errors, which reach Dagster's event log.
+        shown = f"a {type(value).__name__}" if field in _PRIVATE_FIELDS else repr(value)
+        return BlooioResponseError(
+            f"{message} of chat {chats[index]!r} has {field} = {shown}; {problem}",
+            _messages_path(chats[index]),
+        )
+
+    if field == "attachments":
+        if not set(map(type, values)) <= {list, type(None)}:
+            raise bad(_first(values, lambda v: not isinstance(v, list | None)), "expected a list")
+        if None in values:
+            lengths = np.array([-1 if v is None else len(v) for v in values], dtype="int64")
+        else:
+            lengths = np.fromiter(map(len, values), dtype="int64", count=len(values))
+        return pd.arrays.IntegerArray(np.maximum(lengths, 0), lengths < 0)
+    if field in _REQUIRED_FIELDS and (None in values or "" in values):
+        raise bad(_first(values, lambda v: v is None or v == ""), "it is required")
+    try:
+        typed = _typed(values, column.dtype)
+    except (TypeError, ValueError, OverflowError) as exc:
+        for index, value in enumerate(values):
+            if value is not None:
+                try:
+                    _typed([value], column.dtype)
+                except (TypeError, ValueError, OverflowError) as one:
+                    raise bad(index, str(one)) from None
+        raise BlooioResponseError(
+            f"column {column.name} could not be built: {exc}", "/chats/{chat_id}/messages"
+        ) from None
+    if field == "direction" and not set(values) <= _DIRECTIONS:
+        raise bad(_first(values, lambda v: v not in _DIRECTIONS), "expected inbound or outbound")
+    return typed
+
+
+def _first(values: list[Any], wrong: Any) -> int:
+    return next(i for i, v in enumerate(values) if wrong(v))
+
+
+def _chat_start(counts: list[int], index: int) -> int:
+    """The flat index of the first message of the chat holding message ``index``."""
+    starts = np.cumsum([0, *counts])
+    return int(starts[np.searchsorted(starts, index, side="right") - 1])
+
+
+def _messages_path(chat_id: str) -> str:
+    return f"/chats/{quote(chat_id, safe='')}/messages"
+
+
+def _one_row_per_message(frame: pd.DataFrame) -> pd.DataFrame:
+    """Identical copies of a message collapse to one; different ones under one id are refused."""
+    codes, ids = pd.factorize(frame["message_id"])
+    if len(ids) == len(frame):
+        return frame
+    repeated = pd.Series(np.bincount(codes)[codes] > 1, index=frame.index)
+    copies = frame[repeated].drop_duplicates()
+    conflicting = copies["message_id"].duplicated(keep=False)
+    if conflicting.any():
+        message_id = copies.loc[conflicting, "message_id"].iloc[0]
+        first, second = (
+            row for _, row in copies[copies["message_id"] == message_id].head(2).iterrows()
+        )
+        differ = [
+            name
+            for name in frame.columns
+            if not (
+                (pd.isna(first[name]) and pd.isna(second[name]))
+                or (
+                    not pd.isna(first[name])
+                    and not pd.isna(second[name])
+                    and first[name] == second[name]
+                )
+            )
+        ]
+        # The differing values are not shown: they may be a customer's texts.
+        raise BlooioResponseError(
+            f"message {message_id!r} appears twice with different {', '.join(differ)} "
+            f"(in chat {first['chat_id']!r} and chat {second['chat_id']!r})",
+            _messages_path(str(first["chat_id"])),
+        )
+    return frame[~frame["message_id"].duplicated()]

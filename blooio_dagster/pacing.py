@@ -4,17 +4,20 @@ Blooio publishes no rate limit, so the pacer learns it from 429s. Every attempt 
 request passes through :meth:`RequestPacer.slot`, which waits for a free concurrency slot,
 for the end of any ``Retry-After`` pause and for the next send time the rate allows.
 
-The rule. Every 429 pauses all new sends for its ``Retry-After``; one to a request sent after
-the last backoff also halves the requests in flight (a burst of 429s to requests already in
-flight is one signal). The rate changes only on evidence: the successes from the end of one
+Requests in flight follow an adaptive limit (:mod:`blooio_dagster.concurrency`): polite at
+first, growing while latency stays flat, shrinking on queueing, 429s, 5xx and timeouts, never
+above ``max_concurrency``.
+
+The rate rule. Every 429 pauses all new sends for its ``Retry-After`` (a burst of 429s to
+requests already in flight when the pacer last backed off is one signal). The rate changes
+only on evidence: the successes from the end of one
 429's pause to the next 429, at least :data:`MIN_EVIDENCE_SUCCESSES` of them, over
 :data:`MIN_EVIDENCE_SECONDS` or across another 429. Such a span covers whole windows or
 refills of the server's limiter, so the successes per second over it (or between its first
 and last success, if lower) are what the server allows; the new rate is the lower of
 :data:`RATE_DECREASE` times the current rate and that measure over :data:`RATE_DECREASE`.
 Without evidence (a 429 to the first requests, or again right after a pause) the rate stays
-as it is. Successes win back one concurrency slot per round of requests; a learned rate that
-holds requests back regains what the 429 took in :data:`RATE_RECOVERY_SECONDS`, slowly and
+as it is. A learned rate that holds requests back regains what the 429 took in :data:`RATE_RECOVERY_SECONDS`, slowly and
 then faster, and is forgotten once it has doubled (:data:`RATE_RELEASE_FACTOR`) without a 429.
 """
 
@@ -24,6 +27,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from blooio_dagster.concurrency import AdaptiveConcurrency
 
 #: A 429 with evidence lowers the rate to at most this share of the current rate.
 RATE_DECREASE = 0.9
@@ -46,7 +51,9 @@ class RequestPacer:
     """Caps requests in flight and requests per second for one client; thread-safe.
 
     ``max_concurrency`` and ``requests_per_second`` are hard ceilings the user set; the pacer
-    may run below them after 429s, never above.
+    runs below them while it finds what the server takes, never above. Report every answer
+    (:meth:`record_success`, :meth:`record_rate_limited`, :meth:`record_failure`) with the
+    moment :meth:`slot` gave.
     """
 
     def __init__(
@@ -57,14 +64,13 @@ class RequestPacer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._max_concurrency = max_concurrency
         self._rate_ceiling = requests_per_second
         self._clock = clock
         self._sleep = sleep
         self._cond = threading.Condition()
-        self._limit = max_concurrency
-        self._in_flight = 0
-        self._successes_at_limit = 0
+        self._concurrency = AdaptiveConcurrency(max_concurrency)
+        self._in_flight = 0  # holding a slot, waiting for a send time or sent
+        self._on_wire = 0  # sent and not answered yet
         self._rate = requests_per_second
         self._base: float | None = None  # the rate at the last 429; None: nothing learned
         self._rate_binding = False
@@ -81,8 +87,8 @@ class RequestPacer:
 
     @property
     def concurrency_limit(self) -> int:
-        """Requests allowed in flight right now (``max_concurrency`` until a 429)."""
-        return self._limit
+        """Requests allowed in flight right now, at most ``max_concurrency``."""
+        return self._concurrency.limit
 
     @property
     def rate_limit(self) -> float | None:
@@ -93,7 +99,8 @@ class RequestPacer:
     def slot(self) -> Iterator[float]:
         """Hold one request slot: waits for concurrency and rate, releases on exit.
 
-        Yields the moment the request may be sent; pass it to :meth:`record_rate_limited`.
+        Yields the moment the request may be sent; pass it to the ``record_...`` method for
+        its answer, after leaving the block.
         """
         sent_at = self._acquire()
         try:
@@ -101,13 +108,14 @@ class RequestPacer:
         finally:
             with self._cond:
                 self._in_flight -= 1
+                self._on_wire -= 1
                 if not self._in_flight:
                     self._idle_since = self._clock()
                 self._cond.notify()
 
     def _acquire(self) -> float:
         with self._cond:
-            while self._in_flight >= self._limit:
+            while self._in_flight >= self._concurrency.limit:
                 self._cond.wait()
             if not self._in_flight:
                 now = self._clock()
@@ -128,25 +136,27 @@ class RequestPacer:
                     self._rate_binding = waited_for_rate
                     if self._rate:
                         self._next_send = max(self._next_send, now) + 1.0 / self._rate
+                    self._on_wire += 1
                     return now
             # Sleep outside the lock, then look again: a 429 may have moved the pause.
             self._sleep(send_at - now)
 
-    def record_success(self) -> None:
-        """A request was answered without a 429: win back concurrency and rate."""
+    def record_success(self, sent_at: float) -> None:
+        """A request sent at ``sent_at`` was answered: grow concurrency and rate if they bind."""
         with self._cond:
             now = self._clock()
+            before = self._concurrency.limit
+            # Requests waiting for a send time do not count: under a binding rate, more in
+            # flight would only wait longer. The answered request has left its slot already.
+            on_wire = self._on_wire + 1
+            self._concurrency.succeeded(sent_at=sent_at, now=now, in_flight=on_wire)
+            if self._concurrency.limit > before:
+                self._cond.notify_all()
             if self._counting_since is not None and now >= self._counting_since:
                 if not self._counted:
                     self._first_counted = now
                 self._counted += 1
                 self._last_counted = now
-            if self._limit < self._max_concurrency:
-                self._successes_at_limit += 1
-                if self._successes_at_limit >= self._limit:
-                    self._successes_at_limit = 0
-                    self._limit += 1
-                    self._cond.notify()
             if self._base is not None and self._rate_binding:
                 self._grown_for += min(max(now - self._grown_at, 0.0), 1.0)
                 growth = (1.0 / RATE_DECREASE) ** ((self._grown_for / RATE_RECOVERY_SECONDS) ** 2)
@@ -167,11 +177,10 @@ class RequestPacer:
             now = self._clock()
             if retry_after:
                 self._paused_until = max(self._paused_until, now + retry_after)
+            self._concurrency.rate_limited(sent_at=sent_at, now=now)
             if sent_at <= self._last_backoff:
                 return
             self._last_backoff = now
-            self._limit = max(1, self._limit // 2)
-            self._successes_at_limit = 0
             # A learned rate keeps its value and starts growing afresh from it.
             self._grown_for = 0.0
             self._base = None if self._base is None else self._rate
@@ -199,3 +208,8 @@ class RequestPacer:
             lowered = min(current * RATE_DECREASE, allowed / RATE_DECREASE)
             self._rate = self._base = max(lowered, floor)
             self._counting_since, self._counted, self._refused = resume, 0, False
+
+    def record_failure(self, sent_at: float) -> None:
+        """A request sent at ``sent_at`` failed (5xx, 408, timeout): fewer in flight."""
+        with self._cond:
+            self._concurrency.failed(sent_at=sent_at, now=self._clock())

@@ -9,19 +9,19 @@ completeness out of that fact; this module holds the pieces it reasons about:
 - :class:`SortKeys` turns a chat into its sort key. ``last_message_time`` is the key; chats
   without one (never messaged) sort first or last depending on the server's database
   (PostgreSQL puts nulls first for ``DESC``), which the first page tells.
-- :class:`ChatPage` is one answered request with its keys and when it was sent and answered.
-- :class:`NewestChats` keeps the newest state of every chat read so far.
+- :class:`ChatPage` is one answered request with its ids and keys and when it was sent and
+  answered; the chats themselves go straight to :class:`NewestChats`.
+- :class:`NewestChats` keeps the newest state of every chat read so far, as the compact
+  records of :mod:`blooio_dagster.records` (or dicts), and nothing else per page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import repeat
 from typing import Any
-
-Chat = dict[str, Any]
 
 #: The key of a chat without ``last_message_time`` when the server lists those first, and last.
 NULL_FIRST_KEY = 2**62
@@ -37,13 +37,14 @@ class PageAnswer:
     """What one ``GET /chats`` request returned, as the crawl needs it.
 
     Attributes:
-        chats: the chats, in the order the server sent them.
+        chats: the chats, in the order the server sent them: dicts, or
+            :class:`~blooio_dagster.records.ChatRecord` structs.
         total: ``pagination.total``, when the server sent a whole number.
         limit: ``pagination.limit``, the most chats the server says one page holds.
         server_time: the server's clock when it answered (epoch ms, from the ``Date`` header).
     """
 
-    chats: list[Chat]
+    chats: Sequence[Any]
     total: int | None = None
     limit: int | None = None
     server_time: int | None = None
@@ -59,19 +60,19 @@ class SortKeys:
     def __init__(self) -> None:
         self.nulls_first: bool | None = None
 
-    def learn(self, offset: int, chats: list[Chat]) -> None:
-        if self.nulls_first is None and offset == 0 and chats:
-            self.nulls_first = type(chats[0].get("last_message_time")) is not int
+    def learn(self, offset: int, times: list[Any]) -> None:
+        """Learn from a page's ``last_message_time`` values, read at ``offset``."""
+        if self.nulls_first is None and offset == 0 and times:
+            self.nulls_first = type(times[0]) is not int
 
     @property
     def null_key(self) -> int:
         return NULL_FIRST_KEY if self.nulls_first else NULL_LAST_KEY
 
-    def of(self, chats: list[Chat]) -> list[int]:
+    def of(self, times: list[Any]) -> list[int]:
+        """The keys of a page's ``last_message_time`` values."""
         null = self.null_key
-        return [
-            t if type(t) is int else null for t in map(dict.get, chats, repeat("last_message_time"))
-        ]
+        return [t if type(t) is int else null for t in times]
 
 
 def is_timed(key: int) -> bool:
@@ -81,7 +82,7 @@ def is_timed(key: int) -> bool:
 
 @dataclass(frozen=True)
 class ChatPage:
-    """One answered ``GET /chats`` request, with its rows' sort keys.
+    """One answered ``GET /chats`` request: its rows' ids and sort keys.
 
     ``sent`` and ``received`` are ticks of one counter shared by every request of a crawl:
     ``a.received < b.sent`` proves the server answered ``a`` before it saw ``b``.
@@ -89,7 +90,7 @@ class ChatPage:
 
     offset: int
     limit: int
-    chats: list[Chat]
+    ids: list[str]
     keys: list[int]
     total: int | None
     reported_limit: int | None
@@ -98,7 +99,7 @@ class ChatPage:
     received: int
 
     def __len__(self) -> int:
-        return len(self.chats)
+        return len(self.keys)
 
     @property
     def first_key(self) -> int:
@@ -107,10 +108,6 @@ class ChatPage:
     @property
     def last_key(self) -> int:
         return self.keys[-1]
-
-    @cached_property
-    def ids(self) -> list[str]:
-        return [chat["id"] for chat in self.chats]
 
     @cached_property
     def timed_keys(self) -> list[int]:
@@ -150,34 +147,56 @@ class NewestChats:
 
     Of two reads of a chat, the one the server answered later wins. When the two requests
     were in flight together, their order is unknown and the later ``last_message_time``
-    wins, which is the newer state whenever times only grow. Not thread-safe: the crawler
-    adds pages under its own lock.
+    wins, which is the newer state whenever times only grow. Only the winning read's record
+    is kept: a superseded one is released at once, so memory follows the distinct chats, not
+    the pages read. Not thread-safe: the crawler adds pages under its own lock.
     """
 
     def __init__(self) -> None:
-        # id -> (sent, received, key, chat) of the newest read
-        self._entries: dict[str, tuple[int, int, int, Chat]] = {}
+        self._index: dict[str, int] = {}  # id -> row of its newest read
+        # Per row ever added: its record (None once superseded), and the read's ticks and key.
+        self._records: list[Any] = []
+        self._sent: list[int] = []
+        self._received: list[int] = []
+        self._keys: list[int] = []
         self.gone: set[str] = set()
 
     def __len__(self) -> int:
-        return len(self._entries) - len(self.gone)
+        return len(self._index) - len(self.gone)
 
-    def add(self, page: ChatPage) -> None:
-        entries, sent, received = self._entries, page.sent, page.received
-        for chat, key in zip(page.chats, page.keys, strict=True):
-            chat_id = chat["id"]
-            held = entries.get(chat_id)
-            if held is None or _newer(sent, received, key, held):
-                entries[chat_id] = (sent, received, key, chat)
-                if held is not None and chat_id in self.gone:
-                    self.gone.discard(chat_id)
+    def add(self, page: ChatPage, records: Sequence[Any]) -> None:
+        """Add a page's chats (``records``, in the page's order)."""
+        index, kept, keys, received = self._index, self._records, self._keys, self._received
+        first = len(kept)
+        kept.extend(records)
+        self._sent.extend(repeat(page.sent, len(page)))
+        received.extend(repeat(page.received, len(page)))
+        keys.extend(page.keys)
+        for row, chat_id in enumerate(page.ids, first):
+            held = index.get(chat_id)
+            if held is None:
+                index[chat_id] = row
+            elif self._newer(page.sent, page.received, keys[row], held):
+                index[chat_id] = row
+                kept[held] = None
+                self.gone.discard(chat_id)
+            else:
+                kept[row] = None
+
+    def _newer(self, sent: int, received: int, key: int, held: int) -> bool:
+        """Whether a read (``sent``, ``received``, ``key``) is newer than row ``held``'s."""
+        if self._received[held] < sent:
+            return True
+        if received < self._sent[held]:
+            return False
+        return key >= self._keys[held]
 
     def observed(self) -> Iterator[tuple[str, int, int]]:
         """``(id, key, received)`` of every chat's newest read, gone chats left out."""
-        gone = self.gone
-        for chat_id, (_, received, key, _) in self._entries.items():
+        gone, keys, received = self.gone, self._keys, self._received
+        for chat_id, row in self._index.items():
             if chat_id not in gone:
-                yield chat_id, key, received
+                yield chat_id, keys[row], received[row]
 
     def count_keys(self, low: int, high: int = TOP_KEY, *, since: int = -1) -> int:
         """How many chats (not gone) have a newest key in ``[low, high]``, read at ``since``
@@ -190,22 +209,10 @@ class NewestChats:
         """A chat the crawl saw missing from where its newest read put it: deleted."""
         self.gone.add(chat_id)
 
-    def newest_first(self) -> list[Chat]:
-        """One chat per id (gone chats left out), newest first; equal keys keep read order."""
+    def newest_first(self) -> list[Any]:
+        """One record per chat (gone chats left out), newest first; equal keys keep the
+        order in which the chats were first read."""
         gone = self.gone
-        entries = [entry for chat_id, entry in self._entries.items() if chat_id not in gone]
-        entries.sort(key=_by_key, reverse=True)
-        return [entry[3] for entry in entries]
-
-
-def _by_key(entry: tuple[int, int, int, Chat]) -> int:
-    return entry[2]
-
-
-def _newer(sent: int, received: int, key: int, held: tuple[int, int, int, Chat]) -> bool:
-    held_sent, held_received, held_key, _ = held
-    if held_received < sent:
-        return True
-    if received < held_sent:
-        return False
-    return key >= held_key
+        rows = [row for chat_id, row in self._index.items() if chat_id not in gone]
+        rows.sort(key=self._keys.__getitem__, reverse=True)  # stable, also reversed
+        return list(map(self._records.__getitem__, rows))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Mapping
-from contextvars import ContextVar
+from types import FrameType
 from typing import Any
 
 import dagster as dg
@@ -24,11 +23,6 @@ from blooio_dagster.client import (
 
 class BlooioLiteralKeyWarning(UserWarning):
     """A :class:`BlooioResource` was given its API key as a literal instead of a ``dg.EnvVar``."""
-
-
-#: Set while Dagster rebuilds a resource from its resolved config as the resource starts:
-#: an ``EnvVar`` key arrives as plain text then, and must not be taken for a literal.
-_REBUILDING: ContextVar[bool] = ContextVar("blooio_resource_rebuilding", default=False)
 
 
 class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -91,7 +85,7 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def _warn_about_a_literal_key(cls, value: Any) -> Any:
         # Before validation the field still holds what the user wrote: an EnvVar or a str.
         literal = isinstance(value, str) and value and not isinstance(value, dg.EnvVar)
-        if literal and not _REBUILDING.get():
+        if literal and not _built_by_dagster(cls):
             warnings.warn(
                 "BlooioResource was given api_key as a literal string. Dagster stores literal "
                 "resource config in its run storage (in every run's job snapshot), so the key "
@@ -139,14 +133,6 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         )
         return cls(api_key=dg.EnvVar(api_key_env_var), base_url=base_url, **settings)
 
-    def _with_updated_values(self, values: Mapping[str, Any] | None) -> Any:
-        # Dagster's copy of this resource with resolved config (see _REBUILDING).
-        token = _REBUILDING.set(True)
-        try:
-            return super()._with_updated_values(values)
-        finally:
-            _REBUILDING.reset(token)
-
     def get_client(self) -> BlooioClient:
         """A new client with these settings; use it in a ``with`` block to close it."""
         return BlooioClient(
@@ -158,6 +144,26 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             max_concurrency=self.max_concurrency,
             requests_per_second=self.requests_per_second,
         )
+
+
+def _built_by_dagster(cls: type) -> bool:
+    """Whether the ``cls`` being validated is constructed by Dagster's own code.
+
+    As a run starts, Dagster builds a copy of each resource from its resolved config, and an
+    ``EnvVar`` key arrives there as plain text. Only a construction the user wrote can put a
+    literal into run storage, so only that one warns. The constructor's caller is the first
+    frame outside pydantic and outside the ``__init__`` methods of the instance being built.
+    """
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        package = str(frame.f_globals.get("__name__", "")).partition(".")[0]
+        in_constructor = frame.f_code.co_name == "__init__" and isinstance(
+            frame.f_locals.get("self"), cls
+        )
+        if package not in {"pydantic", "pydantic_core", "blooio_dagster"} and not in_constructor:
+            return package == "dagster"
+        frame = frame.f_back
+    return False
 
 
 def _caller_stacklevel() -> int:

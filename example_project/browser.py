@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
-from example_project.processes import LINEAGE_PATH
+from example_project.processes import ASSET_NAMES, LINEAGE_PATH
 
 # This machine's network is closed: keep Chromium from reaching out on its own.
 CHROMIUM_ARGS = [
@@ -51,7 +51,16 @@ def chromium_page(width: int = 1400, height: int = 800) -> Iterator[Page]:
 
 
 def open_lineage(page: Page, base_url: str, timeout_ms: float = 60_000) -> None:
-    """Open the blooio lineage view and wait until its three assets are drawn."""
+    """Open the blooio lineage view and wait until its assets are drawn."""
     page.goto(base_url + LINEAGE_PATH, wait_until="networkidle", timeout=timeout_ms)
-    for name in ("chats", "chat_response_lag", "response_summary"):
+    for name in ASSET_NAMES:
         page.get_by_text(name, exact=True).first.wait_for(timeout=timeout_ms)
+
+
+def open_plots(page: Page, base_url: str, asset: str, timeout_ms: float = 60_000) -> None:
+    """Open an asset's plots of its per-partition metadata."""
+    page.goto(
+        f"{base_url}/assets/blooio/{asset}?view=events",
+        wait_until="networkidle",
+        timeout=timeout_ms,
+    )

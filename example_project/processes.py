@@ -18,6 +18,15 @@ PROJECT_DIR = Path(__file__).resolve().parent
 DAGSTER_HOME = PROJECT_DIR / "dagster_home"
 #: Where the blooio asset group's lineage lives in the Dagster UI of the example project.
 LINEAGE_PATH = "/locations/example_project.definitions/asset-groups/blooio/lineage"
+#: The assets the example project's lineage shows.
+ASSET_NAMES = (
+    "chats",
+    "messages",
+    "reply_times",
+    "chat_response_lag",
+    "response_summary",
+    "current_chats",
+)
 
 
 def free_port() -> int:
@@ -25,6 +34,33 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class PortInUseError(RuntimeError):
+    """Something already listens on the port a webserver was asked to use."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        super().__init__(
+            f"Port {port} on {host} is already in use (another `dagster dev` or `make ui` may "
+            "still be running), so the Dagster UI cannot start there."
+        )
+
+
+def check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """Raise :class:`PortInUseError` if something listens on ``host:port`` right now.
+
+    Checked before a webserver starts: otherwise the readiness probe could get its answer
+    from whatever already holds the port and report a UI that never started.
+    """
+    with socket.socket() as probe:
+        # As uvicorn does: a port whose last connections linger in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PortInUseError(host, port) from error
 
 
 def wait_for_http(
@@ -72,7 +108,11 @@ def dagster_webserver(
 
     It runs in a process group of its own, so SIGTERM reaches the webserver, the daemon
     and the code server that ``dagster dev`` starts; the group is stopped on exit.
+
+    Raises:
+        PortInUseError: something already listens on ``port``.
     """
+    check_port_free(port)
     bin_dir = Path(sys.executable).parent
     target = ["-m", "example_project.definitions"]
     host = ["-h", "127.0.0.1", "-p", str(port)]

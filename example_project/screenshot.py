@@ -1,4 +1,4 @@
-"""``make screenshot``: docs/lineage.png, the blooio lineage in the example project's UI.
+"""``make screenshot``: the blooio lineage and the summary's per-day plots in the example project's UI.
 
 Run ``make demo`` first so the assets show their latest materializations.
 """
@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 from blooio_dagster.testing import BlooioTestServer
-from example_project.browser import chromium_page, open_lineage
+from example_project.browser import chromium_page, open_lineage, open_plots
 from example_project.processes import DAGSTER_HOME, dagster_webserver, free_port
 
-OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "lineage.png"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+OUTPUT = DOCS / "lineage.png"
+PLOTS = DOCS / "response_summary_partition.png"
 
 
 def main() -> int:
@@ -29,7 +31,10 @@ def main() -> int:
             page.wait_for_timeout(1_000)
             OUTPUT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(OUTPUT))
-    print(f"Wrote {OUTPUT}")
+            open_plots(page, url, "response_summary")
+            page.wait_for_timeout(3_000)
+            page.screenshot(path=str(PLOTS), full_page=True)
+    print(f"Wrote {OUTPUT} and {PLOTS}")
     return 0
 
 

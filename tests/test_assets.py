@@ -4,123 +4,45 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 import pandas as pd
 import pytest
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from blooio_dagster import (
     CHAT_COLUMNS,
+    MESSAGE_COLUMNS,
+    REPLY_TIME_COLUMNS,
     RESPONSE_LAG_COLUMNS,
     RESPONSE_SUMMARY_COLUMNS,
-    BlooioResource,
     build_blooio_assets,
-    build_blooio_schedule,
     chats_to_frame,
 )
-from blooio_dagster.assets import _preview
 from blooio_dagster.frames import conform
-from blooio_dagster.testing import BlooioTestServer, Faults
-from blooio_dagster.testing.data import DAY_MS, generate_chats
+from blooio_dagster.metadata import preview_markdown
+from blooio_dagster.resources import BlooioResource
+from blooio_dagster.testing import Faults
+from blooio_dagster.testing.data import generate_chats
+from example_project.processes import ASSET_NAMES
 from tests.conftest import FIXED_NOW, FIXED_NOW_MS, ServerFactory
+from tests.dagster_project import (
+    Project,
+    by_id,
+    day_window,
+    expected_status,
+    materializations,
+    meta,
+    truth_of_day,
+)
 
-Runner = Callable[..., dg.ExecuteInProcessResult]
+# Stored through dagster-duckdb-pandas, which not every Dagster and pandas release can install
+# beside (it pins one Dagster and caps pandas): the newest-releases run deselects these.
+pytestmark = pytest.mark.duckdb
 
-
-def meta(metadata: Mapping[str, dg.MetadataValue], key: str) -> Any:
-    """A metadata entry's value; typed Any, as Dagster's union of value types is too wide."""
-    return metadata[key].value
-
-
-class Project:
-    """Blooio assets in Definitions with a DuckDB file, and helpers to run and read them."""
-
-    def __init__(
-        self,
-        server: BlooioTestServer,
-        database: Path,
-        *,
-        api_key: str | None = None,
-        **asset_settings: Any,
-    ) -> None:
-        self.server = server
-        self.database = database
-        self.assets = build_blooio_assets(start_date="2025-01-01", **asset_settings)
-        self.schedule = build_blooio_schedule(self.assets)
-        self.defs = dg.Definitions(
-            assets=self.assets,
-            schedules=[self.schedule],
-            resources={
-                "blooio": BlooioResource(
-                    api_key=api_key or server.api_key, base_url=server.base_url, max_retries=2
-                ),
-                "io_manager": DuckDBPandasIOManager(database=str(database)),
-            },
-        )
-        self.job = self.defs.resolve_job_def("blooio_daily_job")
-        self.instance = dg.DagsterInstance.ephemeral()
-
-    def run(self, *keys: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
-        tags = {}
-        if len(keys) > 1:
-            tags = {
-                "dagster/asset_partition_range_start": keys[0],
-                "dagster/asset_partition_range_end": keys[-1],
-            }
-        return self.job.execute_in_process(
-            instance=self.instance,
-            partition_key=keys[0] if len(keys) == 1 else None,
-            tags=tags,
-            raise_on_error=raise_on_error,
-        )
-
-    def table(self, name: str) -> pd.DataFrame:
-        with duckdb.connect(str(self.database), read_only=True) as con:
-            frame: pd.DataFrame = con.sql(f"select * from blooio.{name}").df()
-        return frame
-
-    def days(self, count: int) -> list[str]:
-        """The last ``count`` complete days as of :data:`FIXED_NOW`, not of the real clock."""
-        assert self.job.partitions_def is not None
-        with dg.partition_loading_context(effective_dt=FIXED_NOW):
-            return list(self.job.partitions_def.get_partition_keys()[-count:])
-
-
-def materializations(result: dg.ExecuteInProcessResult, name: str) -> list[dg.AssetMaterialization]:
-    """The materializations of ``blooio/<name>`` in a run, one per partition."""
-    key = dg.AssetKey(["blooio", name])
-    events = result.get_asset_materialization_events()
-    return [e.materialization for e in events if e.materialization.asset_key == key]
-
-
-def day_window(key: str) -> tuple[int, int]:
-    start = datetime.fromisoformat(key).replace(tzinfo=UTC)
-    start_ms = int(start.timestamp() * 1000)
-    return start_ms, start_ms + DAY_MS
-
-
-def truth_of_day(server: BlooioTestServer, key: str) -> list[dict[str, Any]]:
-    start, end = day_window(key)
-    return [c for c in server.truth(active_since=start) if c["last_message_time"] < end]
-
-
-def expected_status(chat: dict[str, Any]) -> str:
-    inbound, outbound = chat["last_inbound_time"], chat["last_outbound_time"]
-    if inbound is None:
-        return "outbound_only"
-    if outbound is not None and outbound >= inbound:
-        return "replied"
-    return "awaiting_reply"
-
-
-def by_id(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values("chat_id").reset_index(drop=True)
+TABLES = ASSET_NAMES
 
 
 @pytest.fixture
@@ -152,6 +74,7 @@ def test_a_days_lag_statuses_and_figures_are_right(project: Project) -> None:
     (fetched_at,) = conform(project.table("chats"), CHAT_COLUMNS)["fetched_at"].unique()
     assert set(lag["chat_id"]) == set(truth)
     assert set(lag["status"]) == {"replied", "awaiting_reply", "outbound_only"}
+    row: Any  # itertuples' rows are typed per pandas-stubs release; their fields vary here
     for row in lag.itertuples():
         chat = truth[row.chat_id]
         assert row.status == expected_status(chat)
@@ -173,8 +96,9 @@ def test_a_days_lag_statuses_and_figures_are_right(project: Project) -> None:
     assert summary["chats"].iloc[0] == len(truth)
     assert summary["replied"].iloc[0] == counts["replied"]
     lags = lag["response_lag"].dropna().dt.total_seconds()
-    assert summary["response_lag_p50_seconds"].iloc[0] == pytest.approx(lags.median())
-    assert summary["response_lag_max_seconds"].iloc[0] == pytest.approx(lags.max())
+    p50, longest = summary["response_lag_p50"].iloc[0], summary["response_lag_max"].iloc[0]
+    assert p50.total_seconds() == pytest.approx(lags.median(), abs=1e-6)
+    assert longest.total_seconds() == pytest.approx(lags.max(), abs=1e-6)
 
 
 def test_a_single_run_backfill_equals_the_days_run_one_by_one(
@@ -186,21 +110,31 @@ def test_a_single_run_backfill_equals_the_days_run_one_by_one(
     days = together.days(4)
 
     requests_before = len(server.chats_requests())
+    messages_before = len(server.messages_requests())
     together.run(*days)
     backfill_requests = len(server.chats_requests()) - requests_before
+    range_messages = len(server.messages_requests()) - messages_before
     for day in days:
         one_by_one.run(day)
+    daily_messages = len(server.messages_requests()) - messages_before - range_messages
 
     runs = together.instance.get_runs()
     assert len(runs) == 1
     assert backfill_requests < len(server.chats_requests()) - requests_before - backfill_requests
-    for name, columns, ignore in (
-        ("chats", CHAT_COLUMNS, ["fetched_at"]),
-        ("chat_response_lag", RESPONSE_LAG_COLUMNS, ["waiting_for"]),
+    start, _ = day_window(days[0])
+    active = [c for c in server.truth() if c["last_message_time"] >= start]
+    assert range_messages <= len(active) * 1.1 + 2, "each chat's messages are read once"
+    assert range_messages < daily_messages
+    for name, columns, key, ignore in (
+        ("chats", CHAT_COLUMNS, ["chat_id"], ["fetched_at"]),
+        ("chat_response_lag", RESPONSE_LAG_COLUMNS, ["chat_id"], ["waiting_for"]),
+        ("messages", MESSAGE_COLUMNS, ["message_id"], []),
+        ("reply_times", REPLY_TIME_COLUMNS, ["chat_id", "turn_message_id"], ["waiting_for"]),
     ):
-        a = by_id(conform(together.table(name), columns)).drop(columns=ignore)
-        b = by_id(conform(one_by_one.table(name), columns)).drop(columns=ignore)
-        pd.testing.assert_frame_equal(a, b)
+        a = conform(together.table(name), columns).sort_values(key).reset_index(drop=True)
+        b = conform(one_by_one.table(name), columns).sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(a.drop(columns=ignore), b.drop(columns=ignore))
+        assert len(a) > 50, name
     a = conform(together.table("response_summary"), RESPONSE_SUMMARY_COLUMNS)
     b = conform(one_by_one.table("response_summary"), RESPONSE_SUMMARY_COLUMNS)
     same = [
@@ -209,7 +143,7 @@ def test_a_single_run_backfill_equals_the_days_run_one_by_one(
         "replied",
         "awaiting_reply",
         "outbound_only",
-        "response_lag_p50_seconds",
+        "response_lag_p50",
     ]
     pd.testing.assert_frame_equal(
         a.sort_values("day")[same].reset_index(drop=True),
@@ -230,7 +164,7 @@ def test_a_backfill_records_figures_per_partition(project: Project) -> None:
         assert meta(summaries[day], "chats") == len(truth)
         replied = sum(expected_status(c) == "replied" for c in truth)
         assert meta(summaries[day], "replied") == replied
-        assert isinstance(meta(summaries[day], "response_lag_p90_seconds"), float)
+        assert isinstance(meta(summaries[day], "response_lag_p90_minutes"), float)
     lag_events = materializations(result, "chat_response_lag")
     assert sorted(str(event.partition) for event in lag_events) == days
     for event in lag_events:
@@ -240,8 +174,12 @@ def test_a_backfill_records_figures_per_partition(project: Project) -> None:
     chats_events = materializations(result, "chats")
     assert sorted(str(event.partition) for event in chats_events) == days
     for event in chats_events:
-        rows = meta(event.metadata, "dagster/partition_row_count")
+        rows = meta(event.metadata, "dagster/row_count")
         assert rows == len(truth_of_day(project.server, str(event.partition)))
+    counts = {meta(event.metadata, "dagster/row_count") for event in chats_events}
+    assert len(counts) > 1, "each day shows its own rows, not the range's total"
+    for event in chats_events:
+        assert "chat_pages" not in event.metadata, "run-wide figures go on the run"
 
 
 def test_unpartitioned_mode_snapshots_the_whole_list(
@@ -325,24 +263,41 @@ def test_a_failed_crawl_fails_the_run_and_keeps_the_stored_day(
         pd.testing.assert_frame_equal(bad.table(name), frame)
 
 
-def test_materialization_metadata_describes_the_crawl(project: Project) -> None:
+def test_run_figures_go_on_the_run_and_rows_stay_out_of_the_event_log(project: Project) -> None:
     (day,) = project.days(1)
 
     result = project.run(day)
 
     (event,) = materializations(result, "chats")
     metadata = event.metadata
-    assert meta(metadata, "pages_fetched") >= 1
-    assert meta(metadata, "verified_complete") is True
-    assert meta(metadata, "missing_chats") == 0
-    assert meta(metadata, "expected_chats") == meta(metadata, "unique_chats")
-    assert meta(metadata, "unique_chats") >= meta(metadata, "dagster/row_count")
-    assert meta(metadata, "retries") == 0
-    assert meta(metadata, "elapsed_seconds") > 0
     assert meta(metadata, "dagster/row_count") == len(truth_of_day(project.server, day))
     schema = meta(metadata, "dagster/column_schema")
     assert [c.name for c in schema.columns] == [c.name for c in CHAT_COLUMNS]
-    assert "| chat_id" in meta(metadata, "preview")
+    assert "preview" not in metadata, "rows are shown only with preview=True"
+    tags = project.instance.get_run_by_id(result.run_id).tags  # type: ignore[union-attr]
+    assert int(tags["blooio/chat_pages"]) >= 1
+    assert tags["blooio/verified_complete"] == "True"
+    assert tags["blooio/missing_chats"] == "0"
+    assert tags["blooio/expected_chats"] == tags["blooio/unique_chats"]
+    assert tags["blooio/retries"] == "0"
+    assert float(tags["blooio/crawl_seconds"]) > 0
+    names = {c["contact"]["name"] for c in truth_of_day(project.server, day) if c.get("contact")}
+    names.discard(None)
+    logs = "\n".join(
+        json.dumps(dg.serialize_value(e)) for e in project.instance.all_logs(result.run_id)
+    )
+    assert names
+    assert not [name for name in names if name in logs], "no customer name in the event log"
+
+
+def test_the_preview_is_there_when_opted_in(start_server: ServerFactory, tmp_path: Path) -> None:
+    project = Project(start_server(chats=1000, seed=29), tmp_path / "w.duckdb", preview=True)
+    (day,) = project.days(1)
+
+    result = project.run(day)
+
+    (event,) = materializations(result, "chats")
+    assert "| chat_id" in meta(event.metadata, "preview")
 
 
 def cells(line: str) -> list[str]:
@@ -359,7 +314,7 @@ def test_the_preview_aligns_columns_by_type_not_by_value() -> None:
     frame.loc[0, "last_message_text"] = "Line one\nline two | three"
     frame.loc[1, "message_count"] = pd.NA
 
-    lines = _preview(frame).splitlines()
+    lines = preview_markdown(frame).splitlines()
 
     assert len(lines) == 2 + 5, "one line per row: text cannot break the table"
     names = [c.name for c in CHAT_COLUMNS]
@@ -396,12 +351,14 @@ def test_checks_pass_on_good_data(project: Project) -> None:
         (e.asset_key.to_user_string(), e.check_name): e.passed
         for e in result.get_asset_check_evaluations()
     }
+    tables = ["chats", "messages", "reply_times", "chat_response_lag", "response_summary"]
     assert evaluations == {
         ("blooio/chats", "chat_id_unique"): True,
         ("blooio/chats", "no_future_times"): True,
-        ("blooio/chats", "column_schema_change"): True,
-        ("blooio/chat_response_lag", "column_schema_change"): True,
-        ("blooio/response_summary", "column_schema_change"): True,
+        ("blooio/messages", "message_id_unique"): True,
+        ("blooio/current_chats", "chat_id_unique"): True,
+        ("blooio/current_chats", "column_schema_change"): True,
+        **{(f"blooio/{table}", "column_schema_change"): True for table in tables},
     }
 
 
@@ -424,6 +381,8 @@ def test_duplicate_ids_fail_the_blocking_check_and_stop_downstream(
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["chat_id_unique"].passed is False
     assert meta(checks["chat_id_unique"].metadata, "duplicated_chat_ids") == 2
+    examples = meta(checks["chat_id_unique"].metadata, "duplicated_examples")
+    assert examples.startswith("2 hidden"), "chat ids are customers' numbers: hidden by default"
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert dg.AssetKey(["blooio", "chats"]) in materialized
     assert dg.AssetKey(["blooio", "chat_response_lag"]) not in materialized
@@ -448,41 +407,67 @@ def test_the_definitions_carry_what_the_ui_shows() -> None:
     built = build_blooio_assets(
         key_prefix=["crm", "blooio"], resource_key="sms", timezone="Europe/Paris"
     )
-    assets = {
-        a.key.to_user_string(): a for a in built if isinstance(a, dg.AssetsDefinition) and a.keys
+    graph = dg.Definitions(
+        assets=built, resources={"sms": BlooioResource.from_env()}
+    ).resolve_asset_graph()
+    key = {name: dg.AssetKey(["crm", "blooio", name]) for name in TABLES}
+    assert set(graph.get_all_asset_keys()) == set(key.values())
+    parents = {name: graph.get(k).parent_keys for name, k in key.items()}
+    assert parents == {
+        "chats": set(),
+        "messages": set(),
+        "reply_times": set(),
+        "chat_response_lag": {key["chats"]},
+        "response_summary": {key["chat_response_lag"], key["messages"], key["reply_times"]},
+        "current_chats": set(),
+    }
+    assets = {k: a for a in built if isinstance(a, dg.AssetsDefinition) for k in a.keys}
+    api = assets[key["chats"]]
+    assert set(api.keys) == {key["chats"], key["messages"], key["reply_times"]}
+    assert api.can_subset
+    assert api.required_resource_keys >= {"sms"}
+    assert api.op.pool == "blooio"
+    for name, k in key.items():
+        spec = assets[k].specs_by_key[k]
+        assert spec.group_name == "blooio"
+        assert spec.kinds == {"blooio", "pandas"}
+        assert spec.description
+        schema = spec.metadata["dagster/column_schema"]
+        assert schema.columns, name
+        if name == "current_chats":
+            assert assets[k].partitions_def is None
+            assert "partition_expr" not in spec.metadata
+            continue
+        assert assets[k].backfill_policy == dg.BackfillPolicy.single_run()
+        partitions = assets[k].partitions_def
+        assert isinstance(partitions, dg.DailyPartitionsDefinition)
+        assert partitions.timezone == "Europe/Paris"
+    assert assets[key["chats"]].specs_by_key[key["chats"]].freshness_policy is not None
+    expr = {
+        name: assets[k].specs_by_key[k].metadata.get("partition_expr") for name, k in key.items()
+    }
+    assert expr == {
+        "chats": "timezone('Europe/Paris', last_message_time)",
+        "messages": "timezone('Europe/Paris', time_sent)",
+        "reply_times": "timezone('Europe/Paris', turn_started_at)",
+        "chat_response_lag": "timezone('Europe/Paris', last_message_time)",
+        "response_summary": "day",  # a DATE column
+        "current_chats": None,
+    }
+    schema = assets[key["chats"]].specs_by_key[key["chats"]].metadata["dagster/column_schema"]
+    assert [c.name for c in schema.columns] == [c.name for c in CHAT_COLUMNS]
+    blocking = {(s.asset_key.path[-1], s.name) for a in built for s in a.check_specs if s.blocking}
+    assert blocking == {
+        ("chats", "chat_id_unique"),
+        ("messages", "message_id_unique"),
+        ("current_chats", "chat_id_unique"),
     }
 
-    chats = assets["crm/blooio/chats"]
-    lag = assets["crm/blooio/chat_response_lag"]
-    summary = assets["crm/blooio/response_summary"]
-    assert set(assets) == {
-        "crm/blooio/chats",
-        "crm/blooio/chat_response_lag",
-        "crm/blooio/response_summary",
-    }
-    assert lag.asset_deps[lag.key] == {chats.key}
-    assert summary.asset_deps[summary.key] == {lag.key}
-    for asset in (chats, lag, summary):
-        assert asset.group_names_by_key[asset.key] == "blooio"
-        assert asset.specs_by_key[asset.key].kinds == {"blooio", "pandas"}
-        assert asset.descriptions_by_key[asset.key]
-        assert asset.backfill_policy == dg.BackfillPolicy.single_run()
-        assert isinstance(asset.partitions_def, dg.DailyPartitionsDefinition)
-        assert asset.partitions_def.timezone == "Europe/Paris"
-    assert chats.required_resource_keys == {"sms", "io_manager"}
-    assert chats.op.pool == "blooio"
-    assert chats.specs_by_key[chats.key].freshness_policy is not None
-    assert (
-        chats.metadata_by_key[chats.key]["partition_expr"]
-        == "timezone('Europe/Paris', last_message_time)"
-    )
-    assert summary.metadata_by_key[summary.key]["partition_expr"] == "timezone('Europe/Paris', day)"
-    schema = chats.metadata_by_key[chats.key]["dagster/column_schema"]
-    assert [c.name for c in schema.columns] == [c.name for c in CHAT_COLUMNS]
-    check_keys = {k.name for a in built for k in a.check_keys}
-    assert check_keys == {"chat_id_unique", "no_future_times", "column_schema_change"}
-    blocking = [spec for spec in chats.check_specs if spec.blocking]
-    assert [spec.name for spec in blocking] == ["chat_id_unique"]
+
+def test_without_messages_the_exact_tables_are_left_out() -> None:
+    built = build_blooio_assets(messages=False)
+    keys = {k.path[-1] for a in built if isinstance(a, dg.AssetsDefinition) for k in a.keys}
+    assert keys == {"chats", "chat_response_lag", "response_summary", "current_chats"}
 
 
 @pytest.mark.parametrize(
@@ -512,7 +497,12 @@ def test_the_schedule_runs_the_latest_complete_day(
     assert schedule.cron_schedule == "30 0 * * *"
     assert schedule.execution_timezone == timezone
     assert result.run_requests is not None
-    assert [r.partition_key for r in result.run_requests] == [expected_day]
+    ranged, current = result.run_requests
+    assert ranged.tags["dagster/asset_partition_range_end"] == expected_day
+    first = datetime.fromisoformat(expected_day) - timedelta(days=2)
+    assert ranged.tags["dagster/asset_partition_range_start"] == first.strftime("%Y-%m-%d")
+    assert {k.path[-1] for k in ranged.asset_selection or []} == set(TABLES) - {"current_chats"}
+    assert [k.path[-1] for k in current.asset_selection or []] == ["current_chats"]
 
 
 @pytest.mark.parametrize(
@@ -522,6 +512,7 @@ def test_the_schedule_runs_the_latest_complete_day(
         ({"start_date": "yesterday"}, "start_date 'yesterday' is not a date"),
         ({"key_prefix": ""}, "key_prefix must be a non-empty name"),
         ({"partition_expr": "last_message_time"}, "must contain {column}"),
+        ({"reply_sla": timedelta(0)}, "reply_sla must be a positive timedelta"),
     ],
 )
 def test_bad_definition_settings_are_refused(settings: dict[str, Any], message: str) -> None:

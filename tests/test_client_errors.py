@@ -715,3 +715,38 @@ def test_the_log_filter_is_released_with_the_last_client_holding_the_key(
         "still hidden [redacted]",
         f"shown again {key}",
     ]
+
+
+@pytest.mark.parametrize("path", ["", "/", "/v2", "/api/v2"])
+def test_a_404_from_a_base_url_without_the_api_path_says_where_the_api_lives(
+    server: BlooioTestServer, path: str
+) -> None:
+    root = server.base_url.removesuffix("/v2/api") + path
+    with BlooioClient(server.api_key, base_url=root) as client:
+        with pytest.raises(BlooioRequestError) as caught:
+            client.list_chats()
+
+    message = str(caught.value)
+    assert caught.value.status_code == 404
+    assert f"base_url {root.rstrip('/')!r} does not end in /v2/api" in message
+    assert "https://backend.blooio.com/v2/api" in message
+    assert server.api_key not in message
+
+
+@pytest.mark.parametrize(
+    ("status", "base_url"),
+    [
+        (404, "https://backend.blooio.com/v2/api"),
+        (404, "https://proxy.example/v2/api/"),
+        (400, "https://backend.blooio.com"),
+    ],
+)
+def test_other_refusals_carry_no_base_url_hint(status: int, base_url: str) -> None:
+    error = BlooioRequestError(
+        status, "Chat not found", "chat_not_found", "/chats/x", base_url=base_url
+    )
+
+    assert (
+        str(error)
+        == f"Blooio refused GET /chats/x with HTTP {status}, code 'chat_not_found': Chat not found"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,10 +13,11 @@ import pytest
 from blooio_dagster import BlooioClient
 from blooio_dagster.testing import BlooioTestServer, Faults
 from blooio_dagster.testing.data import DAY_MS
+from tests.completeness import assert_complete
 from tests.conftest import ClientFactory, ServerFactory
 
 
-def ids(chats: list[dict[str, Any]]) -> list[str]:
+def ids(chats: Sequence[dict[str, Any]]) -> list[str]:
     return [chat["id"] for chat in chats]
 
 
@@ -200,3 +202,25 @@ def test_an_empty_organization_has_no_chats(
 
     assert client_for(server).list_chats() == []
     assert len(server.chats_requests()) == 1
+
+
+@pytest.mark.parametrize("move_every", [20, 3])
+def test_chats_moving_while_paging_cost_at_most_half_again_the_requests_of_a_still_list(
+    client_for: ClientFactory, move_every: int
+) -> None:
+    """No serial cascade: a page join broken by a move is bridged by one read in parallel,
+    and the pages after it still join as planned."""
+    from benchmarks.server import ChurningServer
+
+    requests = {}
+    for every in (0, move_every):
+        server = ChurningServer(
+            chats=20_000, seed=16, faults=Faults(latency=0.005), move_every=every
+        )
+        with server:
+            result = client_for(server).crawl_chats()
+            requests[every] = len(server.chats_requests())
+            assert_complete(result, server)
+        assert result.pages == requests[every]
+
+    assert requests[move_every] <= 1.5 * requests[0]

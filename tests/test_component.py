@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
+import yaml  # type: ignore[import-untyped]
 from dagster.components.testing.utils import component_defs
 
 from blooio_dagster import BlooioComponent, BlooioResource
+from blooio_dagster.components.blooio_component import scaffold_yaml
 from blooio_dagster.testing import BlooioTestServer
+
+DG = str(Path(sys.executable).parent / "dg")
+REPO = Path(__file__).parent.parent
 
 
 def test_yaml_attributes_build_the_assets_schedule_and_resource(
@@ -35,7 +42,13 @@ def test_yaml_attributes_build_the_assets_schedule_and_resource(
     )
 
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"support/chats", "support/chat_response_lag", "support/response_summary"}
+    assert keys == {
+        "support/chats",
+        "support/messages",
+        "support/reply_times",
+        "support/chat_response_lag",
+        "support/response_summary",
+    }
     assert defs.resolve_schedule_def("support_chats_daily").cron_schedule == "30 0 * * *"
     resource = defs.resources["blooio"] if defs.resources else None
     assert isinstance(resource, BlooioResource)
@@ -43,23 +56,139 @@ def test_yaml_attributes_build_the_assets_schedule_and_resource(
     job = defs.resolve_job_def("support_chats_daily_job")
     result = job.execute_in_process()
     assert result.success
-    chats = result.output_for_node("support__chats")
+    chats = result.output_for_node("support_chats_api", "support__chats")
     assert len(chats) == 1000
     assert len(server.chats_requests()) >= 1000 / 50
 
 
-def test_bad_attributes_name_the_field() -> None:
-    with pytest.raises(Exception, match="page_size"):
-        BlooioComponent.from_attributes_dict(attributes={"page_size": 500})
+def test_every_setting_reaches_the_resource_and_the_assets() -> None:
+    component = BlooioComponent.from_attributes_dict(
+        attributes={
+            "timezone": "Europe/Paris",
+            "timeout": 12.5,
+            "max_retries": 2,
+            "max_concurrency": 4,
+            "requests_per_second": 7.5,
+            "max_missing": 3,
+            "page_size": 100,
+            "backfill_policy": "multi_run",
+            "freshness_warn_hours": 2,
+            "freshness_fail_hours": 6,
+            "partition_expr": "CONVERT_TIMEZONE('{timezone}', {column})::TIMESTAMP_NTZ",
+            "reply_sla_minutes": 15,
+            "business_hours": {"days": "Mon-Fri", "start": "08:00", "end": "18:00"},
+            "preview": True,
+            "messages": True,
+            "reply_lookback_days": 5,
+            "translation": {
+                "owners": ["team:support"],
+                "tags": {"table": "{{ props.table }}"},
+                "automation_condition": "{{ automation_condition.on_cron('0 6 * * *') }}",
+            },
+        }
+    )
+
+    defs = component.build_defs(None)  # type: ignore[arg-type]
+
+    resource = (defs.resources or {})["blooio"]
+    assert isinstance(resource, BlooioResource)
+    settings = {
+        name: getattr(resource, name)
+        for name in ("timeout", "max_retries", "max_concurrency", "requests_per_second")
+    }
+    assert settings == {
+        "timeout": 12.5,
+        "max_retries": 2,
+        "max_concurrency": 4,
+        "requests_per_second": 7.5,
+    }
+    assert (resource.max_missing, resource.page_size) == (3, 100)
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    specs = {k.path[-1]: a.specs_by_key[k] for a in assets for k in a.keys}
+    chats = specs["chats"]
+    assert chats.owners == ["team:support"]
+    assert chats.tags["table"] == "chats"
+    assert specs["messages"].tags["table"] == "messages"
+    assert chats.automation_condition is not None
+    assert chats.freshness_policy is not None
+    assert (
+        chats.metadata["partition_expr"]
+        == "CONVERT_TIMEZONE('Europe/Paris', last_message_time)::TIMESTAMP_NTZ"
+    )
+    policies = {a.backfill_policy for a in assets if a.partitions_def is not None}
+    assert policies == {dg.BackfillPolicy.multi_run(1)}
 
 
+@pytest.mark.parametrize(
+    ("attributes", "message"),
+    [
+        ({"page_size": 500}, "page_size.*1 to 200"),
+        ({"page_size": 0}, "page_size.*1 to 200"),
+        ({"max_concurrency": 0}, "max_concurrency.*1 to 256"),
+        ({"timeout": -1}, "timeout.*more than 0"),
+        ({"reply_lookback_days": 40}, "reply_lookback_days.*0 to 30"),
+        ({"backfill_policy": "sometimes"}, "backfill_policy"),
+    ],
+)
+def test_bad_attributes_name_the_field_and_the_range(
+    attributes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(Exception, match=message):
+        BlooioComponent.from_attributes_dict(attributes=attributes)
+
+
+def test_freshness_windows_must_be_in_order() -> None:
+    component = BlooioComponent.from_attributes_dict(
+        attributes={"freshness_warn_hours": 50, "freshness_fail_hours": 48}
+    )
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="freshness_warn_hours"):
+        component.build_defs(None)  # type: ignore[arg-type]
+
+
+def test_the_scaffolded_yaml_lists_every_attribute_and_loads() -> None:
+    text = scaffold_yaml()
+
+    document = yaml.safe_load(text)
+    attributes = document["attributes"]
+    for name in BlooioComponent.model_fields:
+        assert f"{name}:" in text, name
+    assert document["type"] == "blooio_dagster.BlooioComponent"
+    component = BlooioComponent.from_attributes_dict(attributes=attributes)
+    assert component.page_size == 200
+    assert "# Chats per request, 1 to 200." in text
+
+
+@pytest.mark.dg
 def test_dg_lists_the_component() -> None:
     listed = subprocess.run(
-        [str(Path(sys.executable).parent / "dg"), "list", "components", "--json"],
+        [DG, "list", "components", "--json"],
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=Path(__file__).parent.parent,
+        cwd=REPO,
     )
 
     assert "blooio_dagster.BlooioComponent" in listed.stdout, listed.stderr[-2000:]
+
+
+@pytest.mark.dg
+def test_dg_shows_the_field_descriptions() -> None:
+    shown = subprocess.run(
+        [
+            DG,
+            "utils",
+            "inspect-component",
+            "blooio_dagster.BlooioComponent",
+            "--defs-yaml-json-schema",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    schema = json.loads(shown.stdout)
+    properties = json.dumps(schema)
+    assert "Chats per request, 1 to 200." in properties
+    assert "Reply-time target in minutes" in properties

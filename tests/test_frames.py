@@ -1,8 +1,8 @@
-"""The declared tables: chat conversion, response lag and the daily summary, on exact inputs."""
+"""The declared tables: chat and message conversion, response lag and the daily summary."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,18 @@ from blooio_dagster import (
     response_lag_frame,
     response_summary_frame,
 )
-from blooio_dagster.frames import columns_markdown, conform, empty_frame
+from blooio_dagster.frames import (
+    CURRENT_CHAT_COLUMNS,
+    MESSAGE_COLUMNS,
+    REPLY_TIME_COLUMNS,
+    columns_markdown,
+    conform,
+    empty_frame,
+    messages_to_frame,
+    pandas_dtype,
+)
+from blooio_dagster.metrics import current_chats_frame, summary_figures
+from blooio_dagster.reply_times import reply_times_frame
 
 FETCHED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 T0 = int(datetime(2026, 11, 20, 9, 0, tzinfo=UTC).timestamp() * 1000)
@@ -39,7 +50,7 @@ def chat(chat_id: str, inbound: int | None, outbound: int | None, **extra: Any) 
 
 
 def dtypes(columns: Any) -> dict[str, str]:
-    return {c.name: c.dtype for c in columns}
+    return {c.name: pandas_dtype(c.dtype) for c in columns}
 
 
 def test_chats_become_typed_columns_in_declared_order() -> None:
@@ -194,11 +205,7 @@ def test_summary_counts_percentiles_and_empty_days() -> None:
     chats += [chat("waiting", T0, None), chat("outbound", None, T0)]
     chats += [chat("next_day", T0 + day, T0 + day + 30 * MINUTE)]
     lag = response_lag_frame(chats_to_frame(chats, fetched_at=FETCHED + timedelta(days=2)))
-    days = [
-        pd.Timestamp("2026-11-19", tz="UTC"),
-        pd.Timestamp("2026-11-20", tz="UTC"),
-        pd.Timestamp("2026-11-21", tz="UTC"),
-    ]
+    days = [date(2026, 11, 19), pd.Timestamp("2026-11-20", tz="UTC"), date(2026, 11, 21)]
 
     summary = response_summary_frame(lag, days=days).set_index("day")
 
@@ -206,20 +213,24 @@ def test_summary_counts_percentiles_and_empty_days() -> None:
         RESPONSE_SUMMARY_COLUMNS
     )
     empty, busy, next_day = summary.iloc[0], summary.iloc[1], summary.iloc[2]
+    assert summary.index.tolist() == [date(2026, 11, 19), date(2026, 11, 20), date(2026, 11, 21)]
     assert (empty["chats"], empty["replied"]) == (0, 0)
-    assert pd.isna(empty["response_lag_p50_seconds"])
+    assert pd.isna(empty["response_lag_p50"])
     assert (busy["chats"], busy["replied"], busy["awaiting_reply"], busy["outbound_only"]) == (
         12,
         10,
         1,
         1,
     )
-    assert busy["response_lag_p50_seconds"] == pytest.approx(5.5 * 60)
-    assert busy["response_lag_p90_seconds"] == pytest.approx(9.1 * 60)
-    assert busy["response_lag_max_seconds"] == 600
-    assert busy["longest_wait_seconds"] == pytest.approx((2 * 86400) + 3 * 3600)
+    assert busy["response_lag_p50"] == pd.Timedelta(minutes=5.5)
+    assert busy["response_lag_p90"] == pd.Timedelta(minutes=9.1)
+    assert busy["response_lag_max"] == pd.Timedelta(minutes=10)
+    assert busy["longest_wait"] == pd.Timedelta(days=2, hours=3)
     assert next_day["chats"] == 1
-    assert pd.isna(next_day["longest_wait_seconds"])
+    assert pd.isna(next_day["longest_wait"])
+    # Without messages, the exact figures are empty, not zero.
+    exact = ["turns", "answered", "reply_time_p50", "sla_breaches", "inbound_messages"]
+    assert summary[exact].isna().all().all()
 
 
 def test_summary_days_follow_the_time_zone() -> None:
@@ -231,8 +242,8 @@ def test_summary_days_follow_the_time_zone() -> None:
     utc = response_summary_frame(lag, timezone="UTC")
     paris = response_summary_frame(lag, timezone="Europe/Paris")
 
-    assert utc["day"].iloc[0] == pd.Timestamp("2026-11-20", tz="UTC")
-    assert paris["day"].iloc[0] == pd.Timestamp("2026-11-21", tz="Europe/Paris")
+    assert utc["day"].tolist() == [date(2026, 11, 20)]
+    assert paris["day"].tolist() == [date(2026, 11, 21)]
 
 
 def test_conform_restores_types_read_back_from_a_database() -> None:
@@ -250,5 +261,246 @@ def test_conform_restores_types_read_back_from_a_database() -> None:
 def test_the_readme_documents_every_declared_column() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
 
-    for columns in (CHAT_COLUMNS, RESPONSE_LAG_COLUMNS, RESPONSE_SUMMARY_COLUMNS):
+    for columns in (
+        CHAT_COLUMNS,
+        RESPONSE_LAG_COLUMNS,
+        RESPONSE_SUMMARY_COLUMNS,
+        MESSAGE_COLUMNS,
+        REPLY_TIME_COLUMNS,
+    ):
         assert columns_markdown(columns) in readme
+    # Current chats are the chats table plus three columns; the README lists those three.
+    assert columns_markdown(CURRENT_CHAT_COLUMNS[len(CHAT_COLUMNS) :]) in readme
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+def message(message_id: str, direction: str, sent: int | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "direction": direction,
+        "text": "Hola 👋",
+        "time_sent": sent,
+        "time_delivered": None,
+        "status": "delivered",
+        "protocol": "imessage",
+        "attachments": [],
+        "reactions": [],
+        "external_id": "+15551234567",
+        "internal_id": "+15550000000",
+        **extra,
+    }
+
+
+def test_messages_become_one_typed_row_each_sorted_by_chat_time_and_id() -> None:
+    frame = messages_to_frame(
+        {
+            "grp_1": [
+                message("msg_9", "inbound", T0 + MINUTE, sender="ana@example.com"),
+                message("msg_2", "outbound", T0 + MINUTE, attachments=[{}, {}], text=None),
+            ],
+            "+15551234567": [
+                message("msg_5", "outbound", None, status="queued"),
+                message("msg_1", "inbound", T0, time_delivered=T0 + 500),
+            ],
+        }
+    )
+
+    assert list(frame.columns) == [c.name for c in MESSAGE_COLUMNS]
+    assert {k: str(v) for k, v in frame.dtypes.items()} == dtypes(MESSAGE_COLUMNS)
+    assert frame[["chat_id", "message_id"]].values.tolist() == [
+        ["+15551234567", "msg_1"],
+        ["+15551234567", "msg_5"],  # no time_sent: last in its chat
+        ["grp_1", "msg_2"],  # same millisecond as msg_9: the id decides
+        ["grp_1", "msg_9"],
+    ]
+    first = frame.iloc[0]
+    assert first["time_sent"] == pd.Timestamp("2026-11-20 09:00", tz="UTC")
+    assert first["time_delivered"] == pd.Timestamp("2026-11-20 09:00:00.500", tz="UTC")
+    assert first["text"] == "Hola 👋"
+    assert pd.isna(frame["time_sent"][1])
+    assert frame["attachment_count"].tolist() == [0, 0, 2, 0]
+    assert pd.isna(frame["text"][2])
+    assert frame["sender"].iloc[3] == "ana@example.com"
+    assert frame.index.equals(pd.RangeIndex(4))
+
+
+def test_no_messages_give_the_declared_columns() -> None:
+    nothing: list[dict[str, list[dict[str, Any]]]] = [{}, {"+15551234567": []}]
+    for empty in nothing:
+        frame = messages_to_frame(empty)
+
+        assert frame.empty
+        pd.testing.assert_frame_equal(frame, empty_frame(MESSAGE_COLUMNS), check_index_type=False)
+
+
+def test_a_message_read_twice_is_kept_once() -> None:
+    same = message("msg_1", "inbound", T0)
+
+    frame = messages_to_frame({"c": [same, dict(same), message("msg_2", "outbound", T0)]})
+
+    assert frame["message_id"].tolist() == ["msg_1", "msg_2"]
+
+
+def test_one_id_for_two_different_messages_is_refused_without_showing_texts() -> None:
+    with pytest.raises(BlooioResponseError) as caught:
+        messages_to_frame(
+            {
+                "a": [message("msg_1", "inbound", T0, text="secret one")],
+                "b": [message("msg_1", "inbound", T0 + 1, text="secret two")],
+            }
+        )
+
+    text = str(caught.value)
+    assert "message 'msg_1' appears twice with different chat_id, time_sent, text" in text
+    assert "in chat 'a' and chat 'b'" in text
+    assert "secret" not in text
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"message_id": None}, "a message of chat 'c' has message_id = None; it is required"),
+        ({"message_id": ""}, "has message_id = ''; it is required"),
+        ({"direction": None}, "message 'msg_2' of chat 'c' has direction = None; it is required"),
+        ({"direction": "sideways"}, "has direction = 'sideways'; expected inbound or outbound"),
+        ({"time_sent": "2026-11-20"}, "message 'msg_2' of chat 'c' has time_sent = '2026-11-20'"),
+        ({"time_sent": 1.5}, "has time_sent = 1.5; expected epoch ms"),
+        ({"time_delivered": 10**30}, "outside the range datetime64[ns] can hold"),
+        ({"status": 3}, "has status = 3; expected text"),
+        ({"attachments": "a.png"}, "has attachments = 'a.png'; expected a list"),
+        ({"text": ["Hola"]}, "message 'msg_2' of chat 'c' has text = a list; expected text"),
+        ({"sender": {"phone": "+15551234567"}}, "has sender = a dict; expected text"),
+    ],
+)
+def test_a_bad_message_names_chat_message_and_field(changes: dict[str, Any], expected: str) -> None:
+    bad = message("msg_2", "outbound", T0) | changes
+
+    with pytest.raises(BlooioResponseError) as caught:
+        messages_to_frame({"ok": [message("msg_1", "inbound", T0)], "c": [bad]})
+
+    assert expected in str(caught.value)
+    assert "GET /chats/c/messages" in str(caught.value)
+    assert "Hola" not in str(caught.value)
+    assert "+15551234567" not in str(caught.value)
+
+
+def test_malformed_containers_are_refused() -> None:
+    with pytest.raises(BlooioResponseError, match=r"message 1 of chat '\+1 555' is str"):
+        messages_to_frame({"+1 555": [message("msg_1", "inbound", T0), "msg_2"]})  # type: ignore[list-item]
+    with pytest.raises(BlooioResponseError, match="GET /chats/%2B1%20555/messages"):
+        messages_to_frame({"+1 555": [message("msg_1", "inbound", T0), "msg_2"]})  # type: ignore[list-item]
+    with pytest.raises(BlooioResponseError, match="the messages of chat 'c' are dict"):
+        messages_to_frame({"c": {"messages": []}})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="must map each chat id to its list of messages"):
+        messages_to_frame([message("msg_1", "inbound", T0)])  # type: ignore[arg-type]
+
+
+# -- the summary's exact figures ---------------------------------------------------------------
+
+
+def test_summary_counts_turns_reply_times_sla_and_messages_per_day() -> None:
+    day = 86_400_000
+    history = {
+        # Day 1: three answered turns (2, 4 and 90 minutes) and one still waiting.
+        "a": [message("a1", "inbound", T0), message("a2", "outbound", T0 + 2 * MINUTE)],
+        "b": [message("b1", "inbound", T0), message("b2", "outbound", T0 + 4 * MINUTE)],
+        "c": [
+            message("c1", "inbound", T0),
+            message("c2", "outbound", T0 + MINUTE, status="failed"),
+            message("c3", "outbound", T0 + 90 * MINUTE),
+        ],
+        "d": [message("d1", "inbound", T0 + 60 * MINUTE)],
+        # Day 2: only our messages.
+        "e": [message("e1", "outbound", T0 + day)],
+    }
+    messages = messages_to_frame(history)
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    turns = reply_times_frame(messages, now=now)
+
+    summary = response_summary_frame(
+        None, reply_times=turns, messages=messages, days=[date(2026, 11, 20), date(2026, 11, 21)]
+    )
+
+    one, two = summary.iloc[0], summary.iloc[1]
+    assert (one["turns"], one["answered"], one["unanswered"]) == (4, 3, 1)
+    assert one["reply_time_p50"] == pd.Timedelta(minutes=4)
+    assert one["reply_time_p90"] == pd.Timedelta(minutes=4 + 0.8 * 86)
+    assert one["reply_time_max"] == pd.Timedelta(minutes=90)
+    assert one["sla_breaches"] == 2  # c (90 minutes) and d (waiting for a day)
+    assert pd.isna(one["business_reply_time_p50"])
+    assert (one["inbound_messages"], one["outbound_messages"], one["failed_messages"]) == (4, 3, 1)
+    assert (two["turns"], two["answered"], two["sla_breaches"]) == (0, 0, 0)
+    assert pd.isna(two["reply_time_max"])
+    assert (two["inbound_messages"], two["outbound_messages"]) == (0, 1)
+    assert summary[["chats", "replied", "response_lag_p50"]].isna().all().all()
+
+
+def test_summary_figures_are_numbers_with_durations_in_minutes() -> None:
+    history = {"a": [message("a1", "inbound", T0), message("a2", "outbound", T0 + 90_000)]}
+    messages = messages_to_frame(history)
+    turns = reply_times_frame(messages, now=FETCHED)
+    lag = response_lag_frame(chats_to_frame([chat("a", T0, T0 + 90_000)], fetched_at=FETCHED))
+
+    (figures,) = summary_figures(response_summary_frame(lag, reply_times=turns, messages=messages))
+
+    assert figures["turns"] == 1
+    assert isinstance(figures["turns"], int)
+    assert figures["reply_time_p50_minutes"] == 1.5
+    assert figures["response_lag_max_minutes"] == 1.5
+    assert figures["inbound_messages"] == 1
+    assert "longest_wait_minutes" not in figures  # missing, not zero
+    assert "business_reply_time_p50_minutes" not in figures
+    assert "day" not in figures
+    assert all(isinstance(v, int | float) for v in figures.values())
+
+
+def test_summary_days_must_be_midnights_of_the_time_zone() -> None:
+    lag = response_lag_frame(chats_to_frame([], fetched_at=FETCHED))
+
+    with pytest.raises(ValueError, match="not a midnight"):
+        response_summary_frame(
+            lag, timezone="America/New_York", days=[datetime(2026, 11, 20, tzinfo=UTC)]
+        )
+    with pytest.raises(ValueError, match="naive datetime"):
+        response_summary_frame(lag, days=[datetime(2026, 11, 20)])
+
+
+@pytest.mark.duckdb
+def test_the_summary_day_is_stored_as_a_date_and_read_back_intact() -> None:
+    import duckdb
+
+    lag = response_lag_frame(chats_to_frame([chat("a", T0, T0 + MINUTE)], fetched_at=FETCHED))
+    summary = response_summary_frame(lag, timezone="Europe/Paris")
+
+    with duckdb.connect() as con:
+        con.register("summary_frame", summary)
+        con.execute("create table summary as select * from summary_frame")
+        types = dict(
+            con.execute("select column_name, column_type from (describe summary)").fetchall()
+        )
+        read_back = con.execute("select * from summary").df()
+
+    assert types["day"] == "DATE"
+    assert types["response_lag_p50"] == "INTERVAL"
+    pd.testing.assert_frame_equal(conform(read_back, RESPONSE_SUMMARY_COLUMNS), summary)
+
+
+def test_current_chats_are_the_chats_with_who_is_waiting() -> None:
+    chats = [
+        chat("+15550000003", T0, T0 + 5 * MINUTE, contact={"name": "Zoë"}),
+        chat("+15550000001", T0 + 10 * MINUTE, T0),
+        chat("+15550000002", None, T0),
+    ]
+    frame = chats_to_frame(chats, fetched_at=FETCHED)
+
+    current = current_chats_frame(frame)
+
+    assert list(current.columns) == [c.name for c in CURRENT_CHAT_COLUMNS]
+    assert {k: str(v) for k, v in current.dtypes.items()} == dtypes(CURRENT_CHAT_COLUMNS)
+    pd.testing.assert_frame_equal(current[frame.columns], frame)
+    assert current["status"].tolist() == ["replied", "awaiting_reply", "outbound_only"]
+    assert current["response_lag"][0] == pd.Timedelta(minutes=5)
+    assert current["waiting_for"][1] == pd.Timedelta(hours=3) - pd.Timedelta(minutes=10)
+    assert current["waiting_for"].isna().tolist() == [True, False, True]

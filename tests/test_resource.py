@@ -143,3 +143,45 @@ def test_a_key_from_an_environment_variable_does_not_warn(
         # Resolved to plain text when the run starts: still no warning.
         assert dg.materialize([chat_count], resources={"blooio": resource}).success
     assert from_env.api_key == dg.EnvVar("BLOOIO_API_KEY")
+
+
+def test_a_literal_key_in_user_code_that_dagster_calls_still_warns(
+    server: BlooioTestServer,
+) -> None:
+    # Only Dagster's own copy of a resource (rebuilt from resolved config as a run starts) is
+    # exempt; a resource the user builds, even inside code Dagster runs, still warns.
+    built: list[BlooioResource] = []
+
+    @dg.asset
+    def builds_a_resource() -> None:
+        with pytest.warns(BlooioLiteralKeyWarning) as caught:
+            built.append(BlooioResource(api_key=KEY, base_url=server.base_url))
+        assert len(caught) == 1
+        assert caught[0].filename == __file__
+
+    assert dg.materialize([builds_a_resource]).success
+    assert len(built) == 1
+
+
+class CustomBlooioResource(BlooioResource):
+    """A subclass with a constructor of its own, which Dagster also calls to rebuild it."""
+
+    def __init__(self, **settings: Any) -> None:
+        settings.setdefault("max_retries", 1)
+        super().__init__(**settings)
+
+
+def test_a_subclass_warns_when_built_and_not_when_dagster_rebuilds_it(
+    server: BlooioTestServer,
+) -> None:
+    with pytest.warns(BlooioLiteralKeyWarning) as caught:
+        resource = CustomBlooioResource(api_key=KEY, base_url=server.base_url)
+    assert len(caught) == 1
+
+    @dg.asset
+    def key_length(blooio: BlooioResource) -> int:
+        assert blooio.max_retries == 1
+        return len(blooio.api_key)
+
+    with no_literal_key_warning():
+        assert dg.materialize([key_length], resources={"blooio": resource}).success

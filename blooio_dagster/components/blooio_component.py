@@ -2,45 +2,194 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
 import dagster as dg
-from pydantic import Field
+from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
+from pydantic import AfterValidator, Field, ValidationInfo
+from pydantic.fields import FieldInfo
 
-from blooio_dagster.assets import DEFAULT_START_DATE, build_blooio_assets, build_blooio_schedule
+from blooio_dagster.assets import (
+    DEFAULT_REPLY_SLA,
+    DEFAULT_START_DATE,
+    DUCKDB_PARTITION_EXPR,
+    build_blooio_assets,
+)
+from blooio_dagster.client import MAX_PAGE_SIZE
+from blooio_dagster.reply_times import BusinessHours
 from blooio_dagster.resources import BlooioResource
+from blooio_dagster.schedules import DEFAULT_REPLY_LOOKBACK_DAYS, build_blooio_schedule
+from blooio_dagster.translator import BlooioTableProps, DagsterBlooioTranslator
 
 
+def _in_range(low: int, high: int | None, unit: str = "") -> Callable[[Any, ValidationInfo], Any]:
+    """A validator whose error names the field and the allowed range, e.g. "1 to 200"."""
+    allowed = f"{low} to {high}" if high is not None else f"{low} or more"
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        if value is not None and not (low <= value and (high is None or value <= high)):
+            raise ValueError(f"{info.field_name} must be {allowed}{unit}, got {value!r}")
+        return value
+
+    return check
+
+
+def _positive(value: float | None, info: ValidationInfo) -> float | None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{info.field_name} must be more than 0, got {value!r}")
+    return value
+
+
+def _doc(description: str) -> dg.Resolver:
+    """Field documentation that ``dg utils inspect-component`` and the UI show."""
+    resolver: dg.Resolver = dg.Resolver.default(description=description)
+    return resolver
+
+
+def _translation_resolver() -> TranslationFnResolver[BlooioTableProps]:
+    resolver = TranslationFnResolver[BlooioTableProps](
+        template_vars_for_translation_fn=lambda props: {"props": props}
+    )
+    resolver.description = (
+        "Changes to every asset spec (key, group_name, tags, owners, metadata, "
+        "automation_condition, ...); {{ props.table }} names the table."
+    )
+    return resolver
+
+
+class BusinessHoursModel(dg.Model):
+    """Business hours in the partitions' time zone, e.g. Mon-Fri 09:00-17:00."""
+
+    days: str = Field(default="Mon-Fri", description="Working days, e.g. Mon-Fri or Mon,Wed,Fri.")
+    start: str = Field(default="09:00", description="Opening time, HH:MM.")
+    end: str = Field(default="17:00", description="Closing time, HH:MM.")
+
+    def to_business_hours(self) -> BusinessHours:
+        return BusinessHours(days=self.days, start=self.start, end=self.end)
+
+
+class _ComponentTranslator(DagsterBlooioTranslator):
+    """Applies the component's ``translation`` to the default specs."""
+
+    def __init__(self, translation: TranslationFn[BlooioTableProps]) -> None:
+        self.translation = translation
+
+    def get_asset_spec(self, props: BlooioTableProps) -> dg.AssetSpec:
+        return self.translation(super().get_asset_spec(props), props)
+
+
+class _BlooioScaffolder(dg.Scaffolder[Any]):
+    """Writes a ``defs.yaml`` with every attribute, its default and what it does."""
+
+    def scaffold(self, request: dg.ScaffoldRequest[Any]) -> None:
+        if request.scaffold_format != "yaml":
+            raise ValueError(
+                "BlooioComponent is scaffolded as YAML: run `dg scaffold defs "
+                "blooio_dagster.BlooioComponent <path>` without --format python."
+            )
+        target = Path(request.target_path) / "defs.yaml"
+        target.write_text(scaffold_yaml(request.type_name))
+
+
+@dg.scaffold_with(_BlooioScaffolder)
 class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
-    """Blooio chats, response lag and a daily summary, with checks and a schedule.
+    """Blooio chats, messages, exact reply times, current chats and a daily summary, with
+    checks, a schedule and the resource, all from YAML.
 
-    Scaffold it with ``dg scaffold defs blooio_dagster.BlooioComponent blooio``, then set
-    attributes in ``defs.yaml``::
+    Scaffold it with ``dg scaffold defs blooio_dagster.BlooioComponent blooio``: the
+    ``defs.yaml`` it writes lists every attribute with its default. The key is read from an
+    environment variable when runs start (``BLOOIO_API_KEY`` by default), never written into
+    the definitions. Asset specs can be changed with ``translation``, for example::
 
-        type: blooio_dagster.BlooioComponent
-        attributes:
-          start_date: "2025-01-01"
-          timezone: America/New_York
-
-    The key is read from an environment variable when runs start (``BLOOIO_API_KEY`` by
-    default), never written into the definitions.
+        translation:
+          owners: ["team:support"]
+          automation_condition: "{{ automation_condition.on_cron('30 0 * * *') }}"
     """
 
-    key_prefix: str = Field(default="blooio", description="Prefix of the three asset keys.")
-    group_name: str = Field(default="blooio", description="Asset group shown in the UI.")
-    partitioned: bool = Field(default=True, description="Daily partitions, or one snapshot.")
-    start_date: str = Field(default=DEFAULT_START_DATE, description="First daily partition.")
-    timezone: str = Field(default="UTC", description="Time zone whose midnights split days.")
-    pool: str | None = Field(default="blooio", description="Concurrency pool of the API asset.")
-    resource_key: str = Field(default="blooio", description="Key of the Blooio resource.")
-    api_key_env_var: str = Field(
-        default="BLOOIO_API_KEY", description="Environment variable holding the API key."
+    # -- assets
+    key_prefix: Annotated[str, _doc("Prefix of the asset keys.")] = "blooio"
+    group_name: Annotated[str, _doc("Asset group shown in the UI.")] = "blooio"
+    partitioned: Annotated[bool, _doc("Daily partitions, or one snapshot.")] = True
+    start_date: Annotated[str, _doc("First daily partition.")] = DEFAULT_START_DATE
+    timezone: Annotated[str, _doc("Time zone whose midnights split days.")] = "UTC"
+    messages: Annotated[bool, _doc("Add the messages and exact reply_times assets.")] = True
+    reply_sla_minutes: Annotated[
+        float,
+        AfterValidator(_positive),
+        _doc("Reply-time target in minutes; later replies count as SLA breaches."),
+    ] = DEFAULT_REPLY_SLA.total_seconds() / 60
+    business_hours: Annotated[
+        BusinessHoursModel | None, _doc("Also measure reply times in business time (optional).")
+    ] = None
+    preview: Annotated[
+        bool, _doc("Show rows (customers' names, numbers, texts) in Dagster's event log.")
+    ] = False
+    pool: Annotated[str | None, _doc("Concurrency pool of the API assets.")] = "blooio"
+    backfill_policy: Annotated[
+        Literal["single_run", "multi_run"],
+        _doc(
+            "single_run: one run (one crawl) per backfill; needs an IO manager that stores "
+            "partition ranges (DuckDB, Snowflake, BigQuery). multi_run: one run per day."
+        ),
+    ] = "single_run"
+    freshness_warn_hours: Annotated[
+        float | None,
+        AfterValidator(_positive),
+        _doc("Warn when chats are older than this many hours; null for none."),
+    ] = 26
+    freshness_fail_hours: Annotated[
+        float | None,
+        AfterValidator(_positive),
+        _doc("Fail freshness after this many hours; null for no policy."),
+    ] = 48
+    partition_expr: Annotated[
+        str, _doc("SQL template ({column}, {timezone}) a database IO manager filters days by.")
+    ] = DUCKDB_PARTITION_EXPR
+    translation: Annotated[TranslationFn[BlooioTableProps] | None, _translation_resolver()] = None
+    # -- schedule
+    schedule: Annotated[bool, _doc("Add the daily schedule (stopped).")] = True
+    reply_lookback_days: Annotated[
+        int,
+        AfterValidator(_in_range(0, 30, " days")),
+        _doc("Days before the latest one the schedule refreshes for late replies, 0 to 30."),
+    ] = DEFAULT_REPLY_LOOKBACK_DAYS
+    # -- resource
+    resource_key: Annotated[str, _doc("Key of the Blooio resource.")] = "blooio"
+    api_key_env_var: Annotated[str, _doc("Environment variable holding the API key.")] = (
+        "BLOOIO_API_KEY"
     )
-    base_url_env_var: str = Field(
-        default="BLOOIO_BASE_URL",
-        description="Environment variable with another API root (Blooio's own when unset).",
-    )
-    page_size: int = Field(default=200, ge=1, le=200, description="Chats per request.")
-    max_concurrency: int = Field(default=8, ge=1, description="Page requests in flight.")
-    schedule: bool = Field(default=True, description="Add the daily schedule (stopped).")
+    base_url_env_var: Annotated[
+        str, _doc("Environment variable with another API root (Blooio's own when unset).")
+    ] = "BLOOIO_BASE_URL"
+    page_size: Annotated[
+        int,
+        AfterValidator(_in_range(1, MAX_PAGE_SIZE)),
+        _doc(f"Chats per request, 1 to {MAX_PAGE_SIZE}."),
+    ] = MAX_PAGE_SIZE
+    max_concurrency: Annotated[
+        int, AfterValidator(_in_range(1, 256)), _doc("Most requests in flight at once, 1 to 256.")
+    ] = BlooioResource.model_fields["max_concurrency"].default
+    requests_per_second: Annotated[
+        float | None,
+        AfterValidator(_positive),
+        _doc("A hard cap on request rate; null to learn it from 429s."),
+    ] = None
+    timeout: Annotated[
+        float, AfterValidator(_positive), _doc("Seconds per attempt of a request.")
+    ] = 30.0
+    max_retries: Annotated[
+        int,
+        AfterValidator(_in_range(0, 20)),
+        _doc("Retries for connection errors, timeouts, 408, 429, 5xx, 0 to 20."),
+    ] = 5
+    max_missing: Annotated[
+        int,
+        AfterValidator(_in_range(0, None)),
+        _doc("Chats a crawl may leave unaccounted for and still succeed (0: none)."),
+    ] = 0
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         assets = build_blooio_assets(
@@ -51,17 +200,97 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
             start_date=self.start_date,
             timezone=self.timezone,
             pool=self.pool,
+            freshness_policy=self._freshness_policy(),
+            backfill_policy=(
+                dg.BackfillPolicy.multi_run(1) if self.backfill_policy == "multi_run" else None
+            ),
+            partition_expr=self.partition_expr,
+            messages=self.messages,
+            reply_sla=timedelta(minutes=self.reply_sla_minutes),
+            business_hours=self.business_hours.to_business_hours() if self.business_hours else None,
+            preview=self.preview,
+            translator=_ComponentTranslator(self.translation) if self.translation else None,
         )
-        schedules = [build_blooio_schedule(assets, name=f"{self.group_name}_daily")]
+        schedules = (
+            [
+                build_blooio_schedule(
+                    assets,
+                    name=f"{self.group_name}_daily",
+                    reply_lookback_days=self.reply_lookback_days,
+                )
+            ]
+            if self.schedule
+            else []
+        )
         return dg.Definitions(
             assets=assets,
-            schedules=schedules if self.schedule else [],
+            schedules=schedules,
             resources={
                 self.resource_key: BlooioResource.from_env(
                     self.api_key_env_var,
                     self.base_url_env_var,
                     page_size=self.page_size,
                     max_concurrency=self.max_concurrency,
+                    requests_per_second=self.requests_per_second,
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                    max_missing=self.max_missing,
                 )
             },
         )
+
+    def _freshness_policy(self) -> dg.FreshnessPolicy | None:
+        if self.freshness_fail_hours is None:
+            return None
+        warn = self.freshness_warn_hours
+        if warn is not None and warn >= self.freshness_fail_hours:
+            raise dg.DagsterInvalidDefinitionError(
+                f"freshness_warn_hours ({warn:g}) must be less than freshness_fail_hours "
+                f"({self.freshness_fail_hours:g})."
+            )
+        return dg.FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=self.freshness_fail_hours),
+            warn_window=timedelta(hours=warn) if warn is not None else None,
+        )
+
+
+def scaffold_yaml(type_name: str = "blooio_dagster.BlooioComponent") -> str:
+    """A ``defs.yaml`` listing every attribute with its default and description."""
+    lines = [
+        f"type: {type_name}",
+        "",
+        "# Every attribute is optional; the values below are the defaults.",
+        "# The API key is read from the environment variable named by api_key_env_var when",
+        "# runs start. `dg check defs` does not resolve environment variables.",
+        "attributes:",
+    ]
+    for name, field in BlooioComponent.model_fields.items():
+        default = field.default
+        lines.append(f"  # {_description(field)}")
+        if name == "translation":
+            lines.append("  # translation:")
+            lines.append('  #   owners: ["team:support"]')
+            lines.append(
+                "  #   automation_condition: \"{{ automation_condition.on_cron('30 0 * * *') }}\""
+            )
+            continue
+        if name == "business_hours":
+            lines.append('  # business_hours: {days: Mon-Fri, start: "09:00", end: "17:00"}')
+            continue
+        lines.append(f"  {name}: {_yaml_value(default)}")
+    return "\n".join(lines) + "\n"
+
+
+def _description(field: FieldInfo) -> str:
+    resolvers = [m for m in field.metadata if isinstance(m, dg.Resolver)]
+    return resolvers[0].description or "" if resolvers else field.description or ""
+
+
+def _yaml_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"{value:g}"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

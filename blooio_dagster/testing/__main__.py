@@ -15,7 +15,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line's options (``--help`` lists them)."""
     parser = argparse.ArgumentParser(
         prog="python -m blooio_dagster.testing",
-        description="A local Blooio-compatible API on 127.0.0.1 with synthetic chats.",
+        description="A local Blooio-compatible API on 127.0.0.1 with synthetic chats and messages.",
     )
     parser.add_argument("--port", type=int, default=8787, help="port on 127.0.0.1 (default 8787)")
     parser.add_argument("--chats", type=int, default=5000, help="how many chats (default 5000)")
@@ -35,7 +35,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--messages-per-request", type=int, default=0, help="chats that move per request"
     )
     parser.add_argument(
-        "--page-cap", type=int, default=None, help="at most this many chats per page"
+        "--chat-messages-per-request",
+        type=int,
+        default=0,
+        help="new messages in the chat at every GET /chats/{id}/messages",
+    )
+    parser.add_argument(
+        "--page-cap", type=int, default=None, help="at most this many chats or messages per page"
     )
     parser.add_argument(
         "--tie-order",
@@ -60,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.chats < 0 or args.untimed_chats < 0 or not 0 <= args.port <= 65535:
         parser.error("--chats and --untimed-chats must be >= 0 and --port between 0 and 65535")
+    if args.chat_messages_per_request < 0:
+        parser.error("--chat-messages-per-request must be >= 0")
     if args.page_cap is not None and args.page_cap < 1:
         parser.error("--page-cap must be >= 1")
     return args
@@ -73,6 +81,7 @@ def make_server(args: argparse.Namespace) -> BlooioTestServer:
         server_error_rate=args.server_error_rate,
         truncated_body_rate=args.truncated_body_rate,
         messages_per_request=args.messages_per_request,
+        chat_messages_per_request=args.chat_messages_per_request,
         page_cap=args.page_cap,
         tie_order=args.tie_order,
     )

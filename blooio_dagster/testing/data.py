@@ -4,7 +4,8 @@ Every field of the ``GET /chats`` reference appears, with nulls where the API ha
 contacts without a name, chats nobody answered (no outbound message), chats where the
 customer never wrote (no inbound message), groups without a name, and a few chat backgrounds.
 The server can also reshape the data: chats sharing one ``last_message_time``, chats that never
-had a message (every time null), chats dated in the future, and messages unsent.
+had a message (every time null) and chats dated in the future. Each chat's messages are made
+from it on demand by :mod:`blooio_dagster.testing.history`.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ _LAST_NAMES = [
     "Fernández",
     "Thompson",
 ]
-_TEXTS = [
+TEXTS = [
     "Hi! Is my order on its way?",
     "Thanks, that worked 🙌",
     "Can we move the appointment to Friday?",
@@ -133,7 +134,7 @@ def _chat(index: int, rng: random.Random, now_ms: int) -> dict[str, Any]:
         else (last_time if direction == "outbound" else earlier),
         "last_message": {
             "message_id": f"msg_{index:06d}{rng.getrandbits(32):08x}",
-            "text": None if rng.random() < 0.05 else rng.choice(_TEXTS),
+            "text": None if rng.random() < 0.05 else rng.choice(TEXTS),
             "direction": direction,
             "time_sent": last_time,
         },
@@ -157,18 +158,14 @@ def _chat(index: int, rng: random.Random, now_ms: int) -> dict[str, Any]:
     if rng.random() < 0.1:
         chat["background_id"] = f"bg_{index:06x}"
         chat["background_url"] = f"https://cdn.example.com/backgrounds/{index:06x}.png"
-    chat["first_message_time"] = min(earlier, last_time) - rng.randint(0, 30 * DAY_MS)
+    # The first message: the earliest of the newest per direction when those are all the
+    # messages, otherwise up to 30 days (at least 1 ms) before it, so the chat's other messages
+    # fit strictly between the first and the newest ones (see testing.history).
+    spread = max(rng.randint(0, 30 * DAY_MS), 1)
+    earliest = earlier if inbound and outbound else last_time
+    has_more = inbound + outbound > (inbound > 0) + (outbound > 0)
+    chat["first_message_time"] = earliest - spread if has_more else earliest
     return chat
-
-
-def receive_message(chat: dict[str, Any], rng: random.Random, at_ms: int, serial: int) -> None:
-    """Record a new message on ``chat`` at ``at_ms``, in either direction, as the API would."""
-    direction = rng.choice(("inbound", "outbound"))
-    chat["message_count"] = chat.get("message_count", 0) + 1
-    chat[f"{direction}_count"] = chat.get(f"{direction}_count", 0) + 1
-    chat[f"last_{direction}_time"] = at_ms
-    chat["last_message_time"] = at_ms
-    chat["last_message"] = _last_message(f"msg_live{serial:010d}", rng, direction, at_ms)
 
 
 def new_chat(serial: int, rng: random.Random, at_ms: int) -> dict[str, Any]:
@@ -249,57 +246,23 @@ def redate_last_message(chat: dict[str, Any], at_ms: int) -> None:
     """Move ``chat``'s last message to ``at_ms``, keeping the chat self-consistent.
 
     The other direction's last message keeps its distance before the last one when it would
-    otherwise come after ``at_ms``; a ``first_message_time`` key, if present, stays the earliest.
+    otherwise come after ``at_ms``; a ``first_message_time`` key, if present, keeps its
+    distance before the earliest of the two, so the chat's history still fits between them.
     """
     old = chat["last_message_time"]
     direction = chat["last_message"]["direction"]
     other = _other(direction)
+    old_other = chat[f"last_{other}_time"]
     chat["last_message_time"] = at_ms
     chat["last_message"]["time_sent"] = at_ms
     chat[f"last_{direction}_time"] = at_ms
-    other_time = chat[f"last_{other}_time"]
+    other_time = old_other
     if other_time is not None and other_time > at_ms:
         other_time = chat[f"last_{other}_time"] = max(at_ms - (old - other_time), 1)
     if chat.get("first_message_time") is not None:
+        old_earliest = old if old_other is None else min(old, old_other)
         earliest = at_ms if other_time is None else min(at_ms, other_time)
-        chat["first_message_time"] = min(chat["first_message_time"], earliest)
-
-
-def can_unsend(chat: dict[str, Any], new_time: int) -> bool:
-    """Whether :func:`unsend_last` can take ``chat``'s newest message back to ``new_time``.
-
-    True when the chat has another message and its newest remaining message would be from
-    1 minute to 3 days before the unsent one (and after epoch 0).
-    """
-    old = chat["last_message_time"]
-    if old is None or chat["message_count"] < 2 or new_time < 1:
-        return False
-    direction = chat["last_message"]["direction"]
-    other_time = chat[f"last_{_other(direction)}_time"]
-    if other_time is not None and other_time > old - MINUTE_MS:
-        return False
-    if chat[f"{direction}_count"] == 1:
-        return other_time is not None and other_time >= old - 3 * DAY_MS
-    return True
-
-
-def unsend_last(chat: dict[str, Any], rng: random.Random, new_time: int, serial: int) -> None:
-    """Unsend ``chat``'s newest message; the one before it in that direction was at ``new_time``.
-
-    Counts drop by one; ``last_message`` becomes the newest remaining message (check
-    :func:`can_unsend` first).
-    """
-    direction = chat["last_message"]["direction"]
-    other = _other(direction)
-    chat["message_count"] -= 1
-    chat[f"{direction}_count"] -= 1
-    left = chat[f"{direction}_count"] > 0
-    chat[f"last_{direction}_time"] = new_time if left else None
-    other_time = chat[f"last_{other}_time"]
-    if other_time is not None and (not left or other_time >= new_time):
-        direction, new_time = other, other_time
-    chat["last_message_time"] = new_time
-    chat["last_message"] = _last_message(f"msg_prev{serial:010d}", rng, direction, new_time)
+        chat["first_message_time"] += earliest - old_earliest
 
 
 def _last_message(
@@ -308,7 +271,7 @@ def _last_message(
     """A chat's ``last_message`` object for a message sent at ``at_ms``."""
     return {
         "message_id": message_id,
-        "text": rng.choice(_TEXTS),
+        "text": rng.choice(TEXTS),
         "direction": direction,
         "time_sent": at_ms,
     }

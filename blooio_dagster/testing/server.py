@@ -1,10 +1,13 @@
 """A Blooio-compatible HTTP server on 127.0.0.1, for tests, demos and benchmarks.
 
-It speaks the documented protocol of ``GET /chats`` and ``GET /chats/{chat_id}`` over real
-sockets (HTTP/1.1 keep-alive, one thread per connection). The list behaves like a SQL backend:
-``ORDER BY last_message_time DESC LIMIT limit OFFSET offset`` (``sort=oldest``: the exact
-reverse), ``pagination.total`` is ``COUNT(*)`` at the moment of the request, and each request
-is answered from one consistent snapshot.
+It speaks the documented protocol of ``GET /chats``, ``GET /chats/{chat_id}`` and
+``GET /chats/{chat_id}/messages`` over real sockets (HTTP/1.1 keep-alive, one thread per
+connection). The lists behave like a SQL backend: ``ORDER BY last_message_time DESC LIMIT limit
+OFFSET offset`` (``sort=oldest``: the exact reverse), messages ``ORDER BY time_sent`` (ties by
+``message_id``) with ``WHERE`` for ``since``/``until``/``direction``, ``pagination.total`` is
+``COUNT(*)`` at the moment of the request, and each request is answered from one consistent
+snapshot. Each chat's messages are made on demand from the chat and the seed
+(:mod:`blooio_dagster.testing.history`) and always agree with the chat's fields.
 
 The data can be shaped like real inboxes (chats sharing one ``last_message_time``, chats that
 never had a message, chats dated in the future) and opt-in :class:`Faults` add the ways real
@@ -26,7 +29,7 @@ import secrets
 import socket
 import threading
 import time
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,21 +37,25 @@ from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from blooio_dagster.testing.data import (
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,
-    can_unsend,
+    TEXTS,
     future_chats,
     generate_chats,
     new_chat,
-    receive_message,
     redate_last_message,
-    unsend_last,
     untimed_chats,
+)
+from blooio_dagster.testing.history import (
+    chat_fields,
+    generate_history,
+    live_message,
+    message_key,
 )
 
 API_PREFIX = "/v2/api"
@@ -59,9 +66,11 @@ TieOrder = Literal["id", "request", "window"]
 # The position of a chat in the ``sort=recent`` list: (block, -last_message_time, id). Chats that
 # never had a message form their own block (first or last, per ``nulls_first``) with time 0.
 _Key = tuple[int, int, str]
+_T = TypeVar("_T")
 _NO_BODY = frozenset({204, 304})
 # Faults whose count or window starts when the field is set.
 _COUNTED_FROM_SET = frozenset({"first_requests_429", "fixed_window"})
+_MESSAGES = "/messages"
 _set_serials = itertools.count(1)
 
 
@@ -69,8 +78,11 @@ _set_serials = itertools.count(1)
 class Faults:
     """Opt-in misbehaviour; change fields at any time, even while clients page.
 
-    "Per list request" faults act at each ``GET /chats`` (not ``GET /chats/{id}``), before it is
-    answered. Random choices come from the server's seeded RNG: a seed and a request sequence
+    "Per list request" faults act at each ``GET /chats`` (not ``GET /chats/{id}`` or its
+    messages), before it is answered; "per messages request" ones at each
+    ``GET /chats/{id}/messages``, on that chat. The page faults (``page_cap`` to ``tie_order``,
+    ``ignore_offset``, ``ignore_sort``) shape messages pages as they shape chat pages.
+    Random choices come from the server's seeded RNG: a seed and a request sequence
     always give the same answers. Rates are shares from 0.0 to 1.0 (1.0: every time).
 
     Attributes:
@@ -99,6 +111,9 @@ class Faults:
         body_padding_bytes: whitespace before the closing brace of every 200 JSON body.
         first_requests_429: the first N requests after it is set get 429, ``Retry-After: 1``.
         fixed_window: ``(requests, seconds)`` windows from when set; over: 429, ``Retry-After: 1``.
+        chat_messages_per_request: new messages in the chat per messages request (stamped now).
+        chat_unsent_per_request: the chat's newest message unsent per messages request.
+        inclusive_bounds: messages ``since``/``until`` keep messages sent exactly at them.
 
     Details: ``tie_order="request"`` shuffles each tie group afresh per request;
     ``"window"`` shuffles it the same way for the same (sort, q, offset, limit) and differently
@@ -108,7 +123,11 @@ class Faults:
     older than the stamp; unsent messages take a chat's time down by 1 minute to 3 days. A
     ``status_override`` 2xx/3xx body is ``{"chats": [], "pagination": {..., "total": 0}}``,
     4xx/5xx get the API's error body, 204/304 none. Dripping applies to every response,
-    errors too, after headers sent at once with a correct ``Content-Length``.
+    errors too, after headers sent at once with a correct ``Content-Length``. Messages that
+    arrive while a client pages a chat are the newest: at the end with ``sort=asc``, at the front
+    with ``sort=desc``; unsent ones leave only if the chat keeps another message. Without
+    ``inclusive_bounds``, ``since`` and ``until`` are exclusive, as the SDK words them ("sent
+    after", "sent before").
     """
 
     latency: float = 0.0
@@ -136,6 +155,9 @@ class Faults:
     body_padding_bytes: int = 0
     first_requests_429: int = 0
     fixed_window: tuple[int, float] | None = None
+    chat_messages_per_request: int = 0
+    chat_unsent_per_request: int = 0
+    inclusive_bounds: bool = False
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -185,12 +207,15 @@ class _Reply:
 
 
 class BlooioTestServer:
-    """A local Blooio V2 API with ``chats`` deterministic synthetic chats.
+    """A local Blooio V2 API with ``chats`` deterministic synthetic chats and their messages.
 
     Usage::
 
         with BlooioTestServer(chats=5000, seed=1) as server:
             client = BlooioClient(server.api_key, base_url=server.base_url)
+
+    The truth, for tests: :meth:`truth` (every chat), :meth:`messages_of` (a chat's messages),
+    :meth:`deleted_ids`, :meth:`changed_ids` and :meth:`unsent_message_ids`.
 
     Args:
         chats: how many chats the organization has (before the extra ones below).
@@ -259,6 +284,10 @@ class BlooioTestServer:
         self._created: dict[str, None] | None = None
         self._deleted: set[str] = set()
         self._changed: set[str] = set()
+        # The histories of chats whose messages changed; every other chat's history is made
+        # from the chat on demand, so nothing is stored up front.
+        self._histories: dict[str, list[dict[str, Any]]] = {}
+        self._unsent: set[str] = set()
         self._serial = 0
         self._bucket: _TokenBucket | None = None
         self._first_429_mark = 0
@@ -380,6 +409,36 @@ class BlooioTestServer:
         with self._lock:
             return set(self._changed)
 
+    def messages_of(
+        self, chat_id: str, *, since: int | None = None, until: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Copies of a chat's messages as they are now, oldest first by (time_sent, message_id).
+
+        ``since``/``until`` (epoch ms) keep the messages sent in ``[since, until)``. Raises
+        ``KeyError`` for a chat that does not exist (or was deleted).
+        """
+        with self._lock:
+            if chat_id not in self._chats:
+                raise KeyError(chat_id)
+            history = self._history(chat_id)
+            return [
+                copy.deepcopy(m)
+                for m in history
+                if (since is None or m["time_sent"] >= since)
+                and (until is None or m["time_sent"] < until)
+            ]
+
+    def unsent_message_ids(self) -> set[str]:
+        """Ids of the messages unsent so far (by ``unsent_per_request`` or
+        ``chat_unsent_per_request``)."""
+        with self._lock:
+            return set(self._unsent)
+
+    def messages_requests(self) -> list[RequestRecord]:
+        """The ``GET /chats/{chat_id}/messages`` requests answered so far."""
+        with self._lock:
+            return [r for r in self.requests if r.path.endswith("/messages")]
+
     # -- request handling (called from handler threads) ------------------------------------
 
     def _answer(self, path: str, query: dict[str, str], authorization: str | None) -> _Reply:
@@ -408,7 +467,7 @@ class BlooioTestServer:
                 faults.status_override_rate >= 1.0
                 or self._rng.random() < faults.status_override_rate
             ):
-                return _Reply(*_overridden(override, query), drip)
+                return _Reply(*_overridden(override, path, query), drip)
             if faults.server_error_rate and self._rng.random() < faults.server_error_rate:
                 status = self._rng.choice((500, 502, 503))
                 return _Reply(*_error(status, HTTPStatus(status).phrase, "server_error"), drip)
@@ -423,7 +482,12 @@ class BlooioTestServer:
                 self._unsend(faults.unsent_per_request)
                 status, headers, body = self._list_chats(query, faults)
             elif path.startswith(f"{API_PREFIX}/chats/"):
-                status, headers, body = self._one_chat(unquote(path[len(API_PREFIX) + 7 :]))
+                chat_path = path[len(API_PREFIX) + 7 :]
+                if chat_path.endswith(_MESSAGES):
+                    chat_id = unquote(chat_path[: -len(_MESSAGES)])
+                    status, headers, body = self._list_messages(chat_id, query, faults)
+                else:
+                    status, headers, body = self._one_chat(unquote(chat_path))
             else:
                 return _Reply(*_error(404, f"No route for GET {path}", "not_found"), drip)
         if status == 200 and faults.body_padding_bytes > 0:
@@ -504,6 +568,15 @@ class BlooioTestServer:
                 window = _shuffle_ties(ids, keys, low, end, rng)
             if sort == "oldest":
                 window = window[::-1]
+        window, pagination = self._page_faults(window, faults, size, limit, offset, total)
+        items = b",".join([self._encode(chat_id) for chat_id in window])
+        encoded = json.dumps(pagination).encode()
+        return 200, {}, b'{"chats":[' + items + b'],"pagination":' + encoded + b"}"
+
+    def _page_faults(
+        self, window: list[_T], faults: Faults, size: int, limit: int, offset: int, total: int
+    ) -> tuple[list[_T], dict[str, int]]:
+        """A page's rows and ``pagination`` after the short, empty and total faults."""
         if faults.short_page_rate and self._rng.random() < faults.short_page_rate:
             cut = min(self._rng.randint(1, 3), len(window) - 1)
             if cut > 0:
@@ -519,15 +592,69 @@ class BlooioTestServer:
             pagination["total"] = max(total - self._rng.randint(1, 10), 0)
         if faults.missing_total_rate and self._rng.random() < faults.missing_total_rate:
             del pagination["total"]
-        items = b",".join([self._encode(chat_id) for chat_id in window])
-        encoded = json.dumps(pagination).encode()
-        return 200, {}, b'{"chats":[' + items + b'],"pagination":' + encoded + b"}"
+        return window, pagination
 
     def _one_chat(self, chat_id: str) -> tuple[int, dict[str, str], bytes]:
         chat = self._chats.get(chat_id)
         if chat is None:
             return _error(404, f"Chat {chat_id} not found", "chat_not_found")
         body = dict(chat, first_message_time=self._first_times[chat_id])
+        return 200, {}, json.dumps(body, ensure_ascii=False).encode()
+
+    def _list_messages(
+        self, chat_id: str, query: dict[str, str], faults: Faults
+    ) -> tuple[int, dict[str, str], bytes]:
+        if chat_id not in self._chats:
+            return _error(404, f"Chat {chat_id} not found", "chat_not_found")
+        limit = _int_param(query, "limit", 50, 1, 200)
+        offset = _int_param(query, "offset", 0, 0, None)
+        if limit is None:
+            return _error(400, "limit must be an integer between 1 and 200", "invalid_limit")
+        if offset is None:
+            return _error(
+                400, "offset must be an integer greater than or equal to 0", "invalid_offset"
+            )
+        sort = query.get("sort", "desc")
+        if sort not in ("asc", "desc"):
+            return _error(400, "sort must be one of: asc, desc", "invalid_sort")
+        direction = query.get("direction")
+        if direction is not None and direction not in ("inbound", "outbound"):
+            return _error(400, "direction must be one of: inbound, outbound", "invalid_direction")
+        bounds = {}
+        for name in ("since", "until"):
+            bound = _int_param(query, name, -1, 0, None)
+            if bound is None:
+                return _error(
+                    400,
+                    f"{name} must be a timestamp in milliseconds (an integer >= 0)",
+                    f"invalid_{name}",
+                )
+            bounds[name] = None if bound < 0 else bound
+        since, until = bounds["since"], bounds["until"]
+        self._arrive_in(chat_id, faults.chat_messages_per_request)
+        self._unsend_in(chat_id, faults.chat_unsent_per_request)
+        low = -1 if since is None else since if faults.inclusive_bounds else since + 1
+        high = math.inf if until is None else until if faults.inclusive_bounds else until - 1
+        matching = [
+            m
+            for m in self._history(chat_id)
+            if low <= m["time_sent"] <= high and (direction is None or m["direction"] == direction)
+        ]
+        total = len(matching)
+        if sort == "desc" and not faults.ignore_sort:
+            matching.reverse()
+        if faults.tie_order != "id":
+            rng = (
+                self._rng
+                if faults.tie_order == "request"
+                else random.Random(f"{self._seed}:{chat_id}:{sorted(query.items())}")
+            )
+            matching = _shuffle_message_ties(matching, rng)
+        size = limit if faults.page_cap is None else min(limit, max(faults.page_cap, 1))
+        start = 0 if faults.ignore_offset else offset
+        window = matching[start : start + size]
+        window, pagination = self._page_faults(window, faults, size, limit, offset, total)
+        body = {"chat_id": chat_id, "messages": window, "pagination": pagination}
         return 200, {}, json.dumps(body, ensure_ascii=False).encode()
 
     def _matching(self, q: str | None) -> list[str]:
@@ -583,16 +710,56 @@ class BlooioTestServer:
         del self._order[index]
 
     def _changed_chat(self, chat_id: str, old_key: _Key) -> None:
-        """Re-file a chat whose data changed from ``old_key``'s position."""
+        """Re-file a chat whose messages changed: its fields from its history, then its place."""
         chat = self._chats[chat_id]
+        history = self._histories[chat_id]
+        chat.update(chat_fields(history))
+        self._first_times[chat_id] = history[0]["time_sent"] if history else None
         key = self._sort_key(chat)
         if key != old_key:
             self._unplace(old_key)
             self._place(chat_id, key)
         self._encoded.pop(chat_id, None)
         self._changed.add(chat_id)
-        if self._first_times[chat_id] is None:
-            self._first_times[chat_id] = chat["last_message_time"]
+
+    def _history(self, chat_id: str) -> list[dict[str, Any]]:
+        """A chat's messages, oldest first: its own if they changed, else made from the chat."""
+        history = self._histories.get(chat_id)
+        if history is None:
+            chat = self._chats[chat_id]
+            history = generate_history(chat, self._first_times[chat_id], self._seed, self._now)
+        return history
+
+    def _own_history(self, chat_id: str) -> list[dict[str, Any]]:
+        """A chat's history, kept from now on so that it can change."""
+        history = self._histories.get(chat_id)
+        if history is None:
+            history = self._histories[chat_id] = self._history(chat_id)
+        return history
+
+    def _receive(self, chat_id: str, at_ms: int, message_id: str) -> None:
+        """A message in either direction arrives in ``chat_id``, sent at ``at_ms``."""
+        direction = self._rng.choice(("inbound", "outbound"))
+        text = self._rng.choice(TEXTS)
+        chat = self._chats[chat_id]
+        old_key = self._sort_key(chat)
+        message = live_message(
+            chat,
+            message_id=message_id,
+            direction=direction,
+            text=text,
+            at_ms=at_ms,
+            seed=self._seed,
+            serial=self._serial,
+        )
+        insort(self._own_history(chat_id), message, key=message_key)
+        self._changed_chat(chat_id, old_key)
+
+    def _remove_newest(self, chat_id: str) -> None:
+        """Unsend a chat's newest message."""
+        old_key = self._sort_key(self._chats[chat_id])
+        self._unsent.add(self._own_history(chat_id).pop()["message_id"])
+        self._changed_chat(chat_id, old_key)
 
     def clock_ms(self) -> int:
         """The server's clock (epoch ms), as its ``Date`` header tells it.
@@ -617,21 +784,43 @@ class BlooioTestServer:
         moved = self._rng.sample(self._order, min(count, len(self._order)))
         for chat_id in moved:
             self._serial += 1
-            old_key = self._sort_key(self._chats[chat_id])
-            receive_message(self._chats[chat_id], self._rng, self._tick(), self._serial)
-            self._changed_chat(chat_id, old_key)
+            self._receive(chat_id, self._tick(), f"msg_live{self._serial:010d}")
         return moved
+
+    def _arrive_in(self, chat_id: str, count: int) -> None:
+        for _ in range(count):
+            self._serial += 1
+            self._receive(chat_id, self._tick(), f"msg_live{self._serial:010d}")
+
+    def _unsend_in(self, chat_id: str, count: int) -> None:
+        for _ in range(count):
+            if len(self._history(chat_id)) < 2:
+                return
+            self._remove_newest(chat_id)
 
     def _add_chats(self, count: int) -> None:
         for _ in range(count):
             self._serial += 1
-            chat = new_chat(self._serial, self._rng, self._tick())
-            self._first_times[chat["id"]] = chat.pop("first_message_time")
-            self._chats[chat["id"]] = chat
-            self._place(chat["id"], self._sort_key(chat))
-            self._changed.add(chat["id"])
+            at_ms = self._tick()
+            chat = new_chat(self._serial, self._rng, at_ms)
+            chat_id, last = chat["id"], chat["last_message"]
+            self._first_times[chat_id] = chat.pop("first_message_time")
+            self._chats[chat_id] = chat
+            self._histories[chat_id] = [
+                live_message(
+                    chat,
+                    message_id=last["message_id"],
+                    direction=last["direction"],
+                    text=last["text"],
+                    at_ms=at_ms,
+                    seed=self._seed,
+                    serial=self._serial,
+                )
+            ]
+            self._place(chat_id, self._sort_key(chat))
+            self._changed.add(chat_id)
             if self._created is not None:
-                self._created[chat["id"]] = None
+                self._created[chat_id] = None
 
     def _delete_chats(self, count: int) -> None:
         if count <= 0:
@@ -640,6 +829,7 @@ class BlooioTestServer:
             self._unplace(self._sort_key(self._chats[chat_id]))
             del self._chats[chat_id], self._first_times[chat_id]
             self._encoded.pop(chat_id, None)
+            self._histories.pop(chat_id, None)
             if self._created is not None:
                 del self._created[chat_id]
             self._deleted.add(chat_id)
@@ -657,9 +847,7 @@ class BlooioTestServer:
                 continue
             chat_id = self._order[self._rng.randrange(older, end)]
             self._serial += 1
-            old_key = self._sort_key(self._chats[chat_id])
-            receive_message(self._chats[chat_id], self._rng, stamp, self._serial)
-            self._changed_chat(chat_id, old_key)
+            self._receive(chat_id, stamp, f"msg_live{self._serial:010d}")
 
     def _unsend(self, count: int) -> None:
         if count <= 0:
@@ -668,21 +856,18 @@ class BlooioTestServer:
         if start >= end:
             return
         for _ in range(count):
+            # A chat whose newest message is 1 minute to 3 days younger than the one before,
+            # so unsending it takes the chat back in the list, by a bounded step.
             for _attempt in range(20):
                 chat_id = self._order[self._rng.randrange(start, end)]
-                chat = self._chats[chat_id]
-                new_time = chat["last_message_time"] - self._rng.randint(MINUTE_MS, 3 * DAY_MS)
-                if can_unsend(chat, new_time):
+                history = self._history(chat_id)
+                if len(history) >= 2 and (
+                    MINUTE_MS <= history[-1]["time_sent"] - history[-2]["time_sent"] <= 3 * DAY_MS
+                ):
                     break
             else:
                 continue
-            self._serial += 1
-            old_key = self._sort_key(chat)
-            unsend_last(chat, self._rng, new_time, self._serial)
-            first = self._first_times[chat_id]
-            if first is not None and first > chat["last_message_time"]:
-                self._first_times[chat_id] = chat["last_message_time"]
-            self._changed_chat(chat_id, old_key)
+            self._remove_newest(chat_id)
 
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
@@ -742,6 +927,19 @@ def _shuffle_ties(
     return window
 
 
+def _shuffle_message_ties(
+    messages: list[dict[str, Any]], rng: random.Random
+) -> list[dict[str, Any]]:
+    """``messages`` with each run sharing one ``time_sent`` shuffled, as SQL may give them."""
+    shuffled: list[dict[str, Any]] = []
+    for _, run in itertools.groupby(messages, key=lambda m: m["time_sent"]):
+        group = list(run)
+        if len(group) > 1:
+            rng.shuffle(group)
+        shuffled += group
+    return shuffled
+
+
 def _encode(chat: dict[str, Any]) -> bytes:
     return json.dumps(chat, ensure_ascii=False).encode()
 
@@ -787,7 +985,7 @@ def _too_many(retry_after: int, retry_after_ms: int | None) -> tuple[int, dict[s
     return status, headers, body
 
 
-def _overridden(status: int, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+def _overridden(status: int, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
     """The answer of ``Faults.status_override``: for 2xx and 3xx, what looks like an empty page."""
     if status in _NO_BODY:
         return status, {}, b""
@@ -799,7 +997,12 @@ def _overridden(status: int, query: dict[str, str]) -> tuple[int, dict[str, str]
         "total": 0,
     }
     headers = {"Location": OVERRIDE_LOCATION} if 300 <= status < 400 else {}
-    return status, headers, json.dumps({"chats": [], "pagination": pagination}).encode()
+    if path.endswith(_MESSAGES):
+        chat_id = unquote(path[len(API_PREFIX) + 7 : -len(_MESSAGES)])
+        page = {"chat_id": chat_id, "messages": [], "pagination": pagination}
+    else:
+        page = {"chats": [], "pagination": pagination}
+    return status, headers, json.dumps(page).encode()
 
 
 def _make_handler(server: BlooioTestServer) -> type[BaseHTTPRequestHandler]:

@@ -1,0 +1,552 @@
+"""Reading chats' messages completely from ``GET /chats/{chat_id}/messages``, one chat or many.
+
+A chat's history is offset-paged like the chat list, and like it, it changes while a client
+pages: new messages arrive at the newest end, messages are unsent. Offset paging newest first
+repeats messages when one arrives and skips one when a message is unsent. So this reader never
+pages by offset.
+
+**How one chat is read.** Every request asks, newest first (``sort=desc``, ``offset=0``), for
+the messages up to an ``until``; the first for the caller's window, each next one for the
+millisecond of the oldest message of the page before and below. A request is answered from one
+consistent snapshot and a page is a prefix of its window (SQL's ``LIMIT``), so a page holds
+every message of its window sent after its own oldest message; the next window starts at that
+millisecond, inclusive, so the windows join without a gap however the history changed between
+the requests: a message's ``time_sent`` never changes. Messages read twice (the shared
+millisecond, an inclusive bound) are kept once, by ``message_id``, in their newest state.
+Messages that arrive during the read sort above the windows still to come and never enter them.
+
+The read ends with a page that is not full (fewer rows than ``limit`` and the
+``pagination.limit`` the API reports) and whose ``pagination.total`` its rows reach: that page
+saw the rest of the window at once. Without a total, a page is the end only when the next
+window (from its oldest millisecond) ends at the same millisecond, and both are shorter than
+any short page that more messages followed (an unreported cap). A page that reaches below
+``since`` ends the read too, since it holds every message of the window; with ``preceding`` it
+must also hold the message the window's first message follows (see :func:`read_chat`).
+
+The window's bounds are sent so that they cover the caller's ``[since, until)`` whether the API
+treats them as inclusive or exclusive (``since - 1`` and ``until``), and the result is cut to
+``[since, until)`` here.
+
+**What is guaranteed.** Every message sent in the window that exists from the read's first
+request to its last is returned exactly once; a message that arrives or is unsent while the
+chat is read may be returned or not. With ``until`` before the read starts, nothing arrives in
+the window. A read that cannot show this raises
+:class:`~blooio_dagster.errors.BlooioIncompleteMessagesError` (a
+:class:`~blooio_dagster.errors.BlooioIncompleteError`): pages not newest first (``sort``
+ignored), messages newer than the ``until`` asked for (``until`` ignored), empty pages where the
+total says messages exist, or windows that stop moving (more than a page of messages in one
+millisecond). A message delivered late with an old ``time_sent`` into a part already read is
+not seen, as by any reader.
+
+**Many chats.** :func:`fetch_chats` reads chats concurrently, each worker taking the next chat,
+through the client's one pacer, so they share its concurrency and rate limits. A chat with
+fewer messages than a page in the window costs one request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
+
+from blooio_dagster.errors import (
+    BlooioConfigError,
+    BlooioError,
+    BlooioIncompleteMessagesError,
+    BlooioRequestError,
+    BlooioResponseError,
+)
+
+Message = dict[str, Any]
+_Error = TypeVar("_Error", bound=BlooioError)
+Direction = Literal["inbound", "outbound"]
+DIRECTIONS = ("inbound", "outbound")
+#: How errors and logs name the endpoint: never with the chat id, a customer's number or email.
+MESSAGES_PATH = "/chats/{chat_id}/messages"
+#: Reads of one window that end no lower than the one before, before the read gives up.
+MAX_STALLED_READS = 4
+#: Reads in a row of a page that came back empty although its total says messages exist.
+MAX_EMPTY_READS = 4
+
+
+@dataclass(frozen=True)
+class MessagesWindow:
+    """One request of a read: ``sort=desc``, ``offset=0``, at most ``limit`` messages."""
+
+    limit: int
+    since: int | None
+    until: int | None
+    direction: Direction | None
+
+    def params(self) -> dict[str, str | int]:
+        """The query string of this request."""
+        params: dict[str, str | int] = {"limit": self.limit, "offset": 0, "sort": "desc"}
+        if self.since is not None:
+            params["since"] = self.since
+        if self.until is not None:
+            params["until"] = self.until
+        if self.direction is not None:
+            params["direction"] = self.direction
+        return params
+
+
+@dataclass(frozen=True)
+class MessagesPage:
+    """A checked page: its messages as sent, ``pagination.total`` and ``pagination.limit``."""
+
+    messages: list[Message]
+    total: int | None
+    limit: int | None
+
+
+FetchMessages = Callable[[str, MessagesWindow], MessagesPage]
+"""``fetch(chat_id, window)``: one page; must be safe to call from several threads."""
+
+
+@dataclass(frozen=True)
+class ChatMessages:
+    """One chat's messages (oldest first) and the requests that read them."""
+
+    messages: list[Message]
+    requests: int
+
+
+@dataclass(frozen=True)
+class MessagesProgress:
+    """Where a fan-out stands, given to ``on_progress`` after every chat."""
+
+    chats_done: int
+    chats_total: int
+    requests: int
+    messages: int
+    elapsed_seconds: float
+
+
+@dataclass(frozen=True)
+class MessagesResult:
+    """The messages of many chats, and what reading them cost.
+
+    Attributes:
+        messages: each chat's messages, oldest first by (``time_sent``, ``message_id``), as
+            Blooio sent them, keyed by chat id in the order the chats were given; every chat
+            that exists is a key, with an empty list when it had no message in the window.
+        not_found: chats the API answered 404 for (deleted since they were listed); they
+            are not in ``messages``.
+        since: the window's start (epoch ms, inclusive), ``None`` for the whole history.
+        until: the window's end (epoch ms, exclusive), ``None`` for up to each chat's read.
+        preceding: whether each chat's messages also reach back before ``since`` to the
+            newest message there that is not a failed outbound one (the whole history
+            before ``since`` when there is none).
+        requests: requests answered with a page or a 404 (retries not counted).
+        retries: requests retried after a failure (5xx, 429, timeouts, cut-off bodies).
+        elapsed_seconds: how long the fan-out took.
+    """
+
+    messages: dict[str, list[Message]]
+    not_found: tuple[str, ...]
+    since: int | None
+    until: int | None
+    preceding: bool
+    requests: int
+    retries: int
+    elapsed_seconds: float
+
+    @property
+    def message_count(self) -> int:
+        """Messages over all chats."""
+        return sum(map(len, self.messages.values()))
+
+    def rows(self) -> list[Message]:
+        """Every message, each with its ``chat_id`` added, chat by chat, oldest first."""
+        return [
+            {**message, "chat_id": chat_id}
+            for chat_id, messages in self.messages.items()
+            for message in messages
+        ]
+
+
+def message_key(message: Message) -> tuple[int, str]:
+    """The order of a chat's messages: by ``time_sent``, equal times by ``message_id``."""
+    return (message["time_sent"], message["message_id"])
+
+
+def is_failed_outbound(message: Message) -> bool:
+    """Whether ``message`` is one of ours that failed to send (no reply, no turn)."""
+    return message.get("direction") == "outbound" and message.get("status") == "failed"
+
+
+def read_chat(
+    fetch: FetchMessages,
+    chat_id: str,
+    *,
+    since: int | None,
+    until: int | None,
+    direction: Direction | None = None,
+    preceding: bool = False,
+    page_size: int = 200,
+) -> ChatMessages:
+    """Every message of ``chat_id`` sent in ``[since, until)`` exactly once, oldest first.
+
+    ``None`` leaves a bound open (``until=None``: up to the read's first request). With
+    ``preceding``, the messages before ``since`` back to, and including, the newest one that
+    is not a failed outbound message (all of them when there is none) come too, so a caller
+    can tell whether the window's first inbound message starts a new customer turn.
+
+    Raises:
+        BlooioIncompleteMessagesError: the pages cannot show the window complete (see the
+            module); its ``chat_id`` names the chat.
+        BlooioError: a request failed (from ``fetch``).
+    """
+    try:
+        return _read_chat(fetch, chat_id, since, until, direction, preceding, page_size)
+    except BlooioIncompleteMessagesError as exc:
+        exc.chat_id = chat_id
+        raise
+
+
+def _read_chat(
+    fetch: FetchMessages,
+    chat_id: str,
+    since: int | None,
+    until: int | None,
+    direction: Direction | None,
+    preceding: bool,
+    page_size: int,
+) -> ChatMessages:
+    floor = None if since is None or preceding else since - 1
+    top = until
+    seen: dict[str, Message] = {}
+    requests = stalled = empty_reads = 0
+    end_time: int | None = None  # the oldest time of a short page that sent no total
+    # An unreported cap, learned from short pages that more messages followed. It matters
+    # only without totals: a page is then the end only if it is shorter than the cap.
+    learned_cap = page_size
+    short: tuple[int, int] | None = None  # (rows, oldest time) of the last short page
+    while True:
+        page = fetch(chat_id, MessagesWindow(page_size, floor, top, direction))
+        requests += 1
+        rows = page.messages
+        _check_newest_first(rows, top)
+        for row in rows:
+            seen[row["message_id"]] = row
+        if not rows:
+            # Empty is the end only with a total of 0, or for a first window that came back
+            # empty twice without a total: every later window holds the messages of the
+            # millisecond it starts at, which were just read.
+            if page.total == 0 or (page.total is None and not seen and empty_reads):
+                break
+            empty_reads += 1
+            if empty_reads > MAX_EMPTY_READS:
+                raise _incomplete(
+                    f"{empty_reads} pages in a row came back empty although "
+                    + (
+                        f"pagination.total said {page.total} messages exist"
+                        if page.total is not None
+                        else "earlier pages showed messages there"
+                    )
+                )
+            continue
+        empty_reads = 0
+        oldest: int = rows[-1]["time_sent"]
+        if short is not None and oldest < short[1]:
+            learned_cap = min(learned_cap, short[0])
+        cap = page_size if page.limit is None else min(page_size, page.limit)
+        short = (len(rows), oldest) if len(rows) < cap else None
+        if len(rows) < (cap if page.total is not None else min(cap, learned_cap)):
+            # Not full: either the end of the window, or a page the API cut short.
+            if page.total is not None and page.total <= len(rows):
+                break
+            if page.total is None:
+                if end_time == oldest:
+                    break
+                end_time = oldest
+        if (
+            since is not None
+            and oldest < since
+            and (not preceding or _predecessor_read(seen.values(), since, oldest))
+        ):
+            break
+        if top is not None and oldest + 1 >= top:
+            stalled += 1
+            if stalled > MAX_STALLED_READS:
+                raise _incomplete(
+                    f"{stalled} windows in a row ended at the same millisecond ({oldest}); "
+                    f"a page ({len(rows)} messages) or more share it, or the API ignores until"
+                )
+        else:
+            stalled = 0
+        top = oldest + 1
+    return ChatMessages(_select(seen, since, until, direction, preceding), requests)
+
+
+def fetch_chats(
+    fetch: FetchMessages,
+    chat_ids: Sequence[str],
+    *,
+    since: int | None,
+    until: int | None,
+    preceding: bool,
+    page_size: int,
+    max_concurrency: int,
+    on_progress: Callable[[MessagesProgress], None] | None = None,
+    retries: Callable[[], int] = lambda: 0,
+) -> MessagesResult:
+    """Read every chat of ``chat_ids`` with :func:`read_chat`, ``max_concurrency`` at a time.
+
+    Chats answered 404 go to ``not_found``; if every chat is, the first 404 is raised (a
+    wrong ``base_url`` looks the same). The first other error stops the fan-out and is
+    raised. ``retries`` tells the retries so far, for the result.
+    """
+    started = time.monotonic()
+    ids = list(dict.fromkeys(chat_ids))
+    read: dict[str, list[Message]] = {}
+    not_found: list[str] = []
+    first_404: BlooioRequestError | None = None
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+    queue = iter(ids)
+    totals = {"requests": 0, "messages": 0}
+
+    def work() -> None:
+        nonlocal first_404
+        while True:
+            with lock:
+                if failures:
+                    return
+                chat_id = next(queue, None)
+            if chat_id is None:
+                return
+            try:
+                got = read_chat(
+                    fetch,
+                    chat_id,
+                    since=since,
+                    until=until,
+                    preceding=preceding,
+                    page_size=page_size,
+                )
+            except BlooioRequestError as exc:
+                if exc.status_code != 404:
+                    with lock:
+                        failures.append(exc)
+                    return
+                with lock:
+                    not_found.append(chat_id)
+                    first_404 = first_404 or exc
+                    totals["requests"] += 1
+                got = None
+            except BaseException as exc:
+                with lock:
+                    failures.append(exc)
+                return
+            with lock:
+                if got is not None:
+                    read[chat_id] = got.messages
+                    totals["requests"] += got.requests
+                    totals["messages"] += len(got.messages)
+                progress = MessagesProgress(
+                    chats_done=len(read) + len(not_found),
+                    chats_total=len(ids),
+                    requests=totals["requests"],
+                    messages=totals["messages"],
+                    elapsed_seconds=time.monotonic() - started,
+                )
+            if on_progress is not None:
+                try:
+                    on_progress(progress)
+                except BaseException as exc:
+                    with lock:
+                        failures.append(exc)
+                    return
+
+    workers = [
+        threading.Thread(target=work, name=f"blooio-messages-{n}", daemon=True)
+        for n in range(min(max_concurrency, len(ids)))
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if failures:
+        raise failures[0]
+    if ids and len(not_found) == len(ids) and first_404 is not None:
+        raise first_404
+    gone = set(not_found)
+    return MessagesResult(
+        messages={chat_id: read[chat_id] for chat_id in ids if chat_id in read},
+        not_found=tuple(chat_id for chat_id in ids if chat_id in gone),
+        since=since,
+        until=until,
+        preceding=preceding,
+        requests=totals["requests"],
+        retries=retries(),
+        elapsed_seconds=time.monotonic() - started,
+    )
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+
+def check_chat_id(chat_id: object) -> str:
+    """``chat_id`` if it is a non-empty string, else a clear error."""
+    if not isinstance(chat_id, str) or not chat_id:
+        raise BlooioConfigError(
+            f"chat_id must be a non-empty string such as '+15551234567', an email or a "
+            f"'grp_...' id, got {chat_id!r}."
+        )
+    return chat_id
+
+
+def check_chat_ids(chat_ids: object) -> list[str]:
+    """``chat_ids`` as a list if it is a collection of non-empty strings, else a clear error."""
+    if isinstance(chat_ids, str | bytes) or not hasattr(chat_ids, "__iter__"):
+        raise BlooioConfigError(
+            f"chat_ids must be a list (or other iterable) of chat ids, got "
+            f"{type(chat_ids).__name__}; for one chat use list_messages or pass [chat_id]."
+        )
+    ids = list(chat_ids)
+    for index, chat_id in enumerate(ids):
+        if not isinstance(chat_id, str) or not chat_id:
+            got = "an empty string" if chat_id == "" else type(chat_id).__name__
+            raise BlooioConfigError(f"chat_ids[{index}] must be a non-empty string, got {got}.")
+    return ids
+
+
+def check_direction(direction: object) -> Direction | None:
+    """``direction`` if it is ``None``, ``"inbound"`` or ``"outbound"``, else a clear error."""
+    if direction is None:
+        return None
+    if direction == "inbound":
+        return "inbound"
+    if direction == "outbound":
+        return "outbound"
+    raise BlooioConfigError(
+        f"direction must be 'inbound', 'outbound' or None (both), got {direction!r}."
+    )
+
+
+def check_window(since: int | None, until: int | None) -> None:
+    """Refuse a window that holds no time: ``since`` must come before ``until``."""
+    for name, bound in (("since", since), ("until", until)):
+        if bound is not None and bound < 0:
+            raise BlooioConfigError(f"{name} must be at or after 1970-01-01, got {bound} ms.")
+    if since is not None and until is not None and since >= until:
+        raise BlooioConfigError(
+            f"since ({since} ms) must come before until ({until} ms): the window is [since, until)."
+        )
+
+
+def parse_messages_page(payload: Any) -> MessagesPage:
+    """``payload`` as a :class:`MessagesPage`, or :class:`BlooioResponseError` naming the fault."""
+
+    def bad(problem: str) -> BlooioResponseError:
+        return BlooioResponseError(problem, MESSAGES_PATH)
+
+    if not isinstance(payload, dict):
+        raise bad(f"expected a JSON object, got {type(payload).__name__}")
+    messages = payload.get("messages")
+    if not isinstance(messages, list):
+        raise bad(f"'messages' must be a list, got {type(messages).__name__}")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise bad(f"messages[{index}] must be an object, got {type(message).__name__}")
+        message_id = message.get("message_id")
+        if not isinstance(message_id, str) or not message_id:
+            raise bad(f"messages[{index}] has no string 'message_id'")
+        sent = message.get("time_sent")
+        if type(sent) is not int:
+            raise bad(
+                f"messages[{index}] ('{message_id}') has time_sent {sent!r}; "
+                "expected epoch milliseconds"
+            )
+    pagination = payload.get("pagination", {})
+    if not isinstance(pagination, dict):
+        raise bad(f"'pagination' must be an object, got {type(pagination).__name__}")
+    total = pagination.get("total")
+    if total is not None and (type(total) is not int or total < 0):
+        raise bad(f"'pagination.total' must be a whole number >= 0, got {total!r}")
+    limit = pagination.get("limit")
+    return MessagesPage(
+        messages=messages,
+        total=total,
+        limit=limit if type(limit) is int and limit >= 1 else None,
+    )
+
+
+def hide_chat_id(error: _Error, chat_id: str) -> _Error:
+    """``error`` with ``chat_id`` (a customer's number or email) replaced by ``{chat_id}``.
+
+    Errors end up in Dagster's event log, which must not carry customers' identities. The
+    copy keeps the class and attributes (``status_code``, ``api_code``...) and gains
+    ``chat_id`` as an attribute, for code that needs it.
+    """
+    forms = sorted({quote(chat_id, safe=""), quote(chat_id), chat_id}, key=len, reverse=True)
+
+    def scrub(text: str) -> str:
+        for form in forms:
+            text = text.replace(form, "{chat_id}")
+        return text
+
+    hidden = type(error).__new__(type(error))
+    hidden.__dict__.update(error.__dict__)
+    hidden.args = tuple(scrub(arg) if isinstance(arg, str) else arg for arg in error.args)
+    for name in ("path", "api_message", "problem"):
+        value = getattr(hidden, name, None)
+        if isinstance(value, str):
+            setattr(hidden, name, scrub(value))
+    hidden.chat_id = chat_id  # type: ignore[attr-defined]
+    return hidden
+
+
+# -- internals -------------------------------------------------------------------------------
+
+
+def _check_newest_first(rows: list[Message], top: int | None) -> None:
+    times = [row["time_sent"] for row in rows]
+    if any(later > earlier for earlier, later in pairwise(times)):
+        raise _incomplete(
+            "a page asked for newest first (sort=desc) came in another order, so pages "
+            "cannot be joined; the API seems to ignore sort"
+        )
+    if top is not None and times and times[0] > top:
+        raise _incomplete(
+            f"a page asked for messages up to {top} ms held one sent at {times[0]} ms; "
+            "the API seems to ignore until"
+        )
+
+
+def _predecessor_read(seen: Any, since: int, oldest: int) -> bool:
+    """Whether a message the window's first one can follow lies read between ``oldest`` and
+    ``since``: everything sent after ``oldest`` is read, so the newest such is known."""
+    return any(oldest < m["time_sent"] < since and not is_failed_outbound(m) for m in seen)
+
+
+def _select(
+    seen: dict[str, Message],
+    since: int | None,
+    until: int | None,
+    direction: Direction | None,
+    preceding: bool,
+) -> list[Message]:
+    """The read messages in ``[since, until)`` (and their predecessors), oldest first."""
+    ordered = sorted(seen.values(), key=message_key)
+    if direction is not None:
+        ordered = [m for m in ordered if m.get("direction") == direction]
+    times = [m["time_sent"] for m in ordered]
+    low = 0 if since is None else bisect_left(times, since)
+    high = len(ordered) if until is None else bisect_left(times, until)
+    if preceding and since is not None:
+        while low > 0:
+            low -= 1
+            if not is_failed_outbound(ordered[low]):
+                break
+    return ordered[low:high]
+
+
+def _incomplete(problem: str) -> BlooioIncompleteMessagesError:
+    return BlooioIncompleteMessagesError(problem)
