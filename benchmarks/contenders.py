@@ -71,7 +71,11 @@ def library(base_url: str, api_key: str, since_ms: int | None = None) -> dict[st
 
 
 def messages(base_url: str, api_key: str, since_ms: int) -> dict[str, Any]:
-    """The messages of the chats active since ``since_ms``: a crawl, then the fan-out."""
+    """The messages of the chats active since ``since_ms``: a crawl, then the fan-out.
+
+    With each chat's messages before ``since_ms`` back to the last one that counts, as the
+    ``reply_times`` asset reads them.
+    """
     from blooio_dagster import BlooioClient
 
     with BlooioClient(api_key, base_url=base_url) as client:
@@ -79,7 +83,7 @@ def messages(base_url: str, api_key: str, since_ms: int) -> dict[str, Any]:
         chats = client.crawl_chats(active_since=since_ms)
         crawled = time.perf_counter()
         ids = [chat["id"] for chat in chats.chats]
-        fetched = client.fetch_messages(ids, since=since_ms)
+        fetched = client.fetch_messages(ids, since=since_ms, preceding=True)
         seconds = time.perf_counter() - started
     return {
         "seconds": seconds,

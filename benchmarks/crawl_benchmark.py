@@ -18,7 +18,9 @@ Scenarios (default settings throughout):
    of requests answered 429;
 6. the messages fan-out of a one-day crawl (``BlooioClient.fetch_messages``): requests
    against the fewest possible (one per chat) and seconds. Skipped while the client or the
-   server lacks the messages API.
+   server lacks the messages API;
+7. a week's backfill in one run, as the assets read it: one fan-out over the chats active in
+   the week, against seven one-day runs.
 
 ``--quick`` runs smaller lists for a look in a minute or two. The process exits 1 if a
 target is missed.
@@ -205,6 +207,28 @@ def one_day(report: Report, chats: int) -> None:
     )
 
 
+def week_backfill(report: Report, chats: int) -> None:
+    """Messages for seven days in one run against seven runs of one day each."""
+    with served(chats, 0.0) as base_url:
+        week = messages_fan_out(base_url, NOW_MS - 7 * DAY_MS)
+        if week is None:
+            print("\nWeek backfill: skipped (no messages API)")
+            return
+        days = [run("messages", base_url, str(NOW_MS - n * DAY_MS)) for n in range(1, 8)]
+    daily = sum(day["requests"] for day in days)
+    extra = week["requests"] - week["chats"]
+    print(
+        f"\nA week's messages in one run: {week['requests']:,} requests for {week['chats']:,} "
+        f"active chats (+{extra} over one per chat), {week['seconds']:.2f}s in-process; "
+        f"seven one-day runs: {daily:,} requests, "
+        f"{sum(day['seconds'] for day in days):.2f}s"
+    )
+    report.check(
+        f"week backfill: each chat's messages read once ({extra} extra requests, target <= 1%)",
+        extra <= week["chats"] // 100 + 1,
+    )
+
+
 def messages_fan_out(base_url: str, since: int) -> dict[str, Any] | None:
     """The messages scenario, if both the client and the server have the messages API."""
     from blooio_dagster.client import BlooioClient
@@ -263,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     large(report, 1_000_000 // scale, 1300)
     churn(report, 100_000 // scale, repeat=repeat)
     one_day(report, 100_000 // scale)
+    week_backfill(report, 20_000 // scale)
     rate_limited(report, 100_000 // scale, 20.0)
 
     print(f"\n(make bench took {time.monotonic() - started:.0f}s)")

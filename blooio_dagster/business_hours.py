@@ -151,7 +151,7 @@ class BusinessHours:
         at = instants[valid]
         utc = pd.DatetimeIndex(at.view("datetime64[ns]")).tz_localize("UTC")
         local_day = epoch_ns(utc.tz_convert(timezone).tz_localize(None)) // _DAY_NS
-        first, last = int(local_day.min()) - 1, int(local_day.max())
+        first, last = int(np.min(local_day)) - 1, int(np.max(local_day))
         if first < _FIRST_DAY or last > _LAST_DAY:
             raise ValueError(
                 "business hours can only be measured between 1677-09-23 and 2262-04-09"

@@ -517,7 +517,7 @@ def message_order(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.intp]]:
     chats = pd.factorize(frame["chat_id"], sort=True)[0]
     sent = epoch_ns(frame["time_sent"])
     sent[sent == _NAT] = np.iinfo("int64").max
-    order = np.lexsort((sent, chats))
+    order: np.ndarray[Any, np.dtype[np.intp]] = np.lexsort((sent, chats))
     # Sorting a million ids as text costs seconds; only messages sent in the same
     # millisecond as another of their chat need their ids compared.
     same = (chats[order][1:] == chats[order][:-1]) & (sent[order][1:] == sent[order][:-1])
@@ -530,7 +530,8 @@ def message_order(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.intp]]:
     ids = frame["message_id"].to_numpy(dtype=object)[rows]
     rank = np.zeros(len(order), dtype="int64")
     rank[rows[np.argsort(ids, kind="stable")]] = np.arange(len(rows))
-    return np.lexsort((rank, sent, chats))
+    ordered: np.ndarray[Any, np.dtype[np.intp]] = np.lexsort((rank, sent, chats))
+    return ordered
 
 
 _NAT = np.iinfo("int64").min
@@ -599,7 +600,8 @@ def _first(values: list[Any], wrong: Any) -> int:
 def _chat_start(counts: list[int], index: int) -> int:
     """The flat index of the first message of the chat holding message ``index``."""
     starts = np.cumsum([0, *counts])
-    return int(starts[np.searchsorted(starts, index, side="right") - 1])
+    position = int(np.searchsorted(starts, index, side="right")) - 1
+    return int(starts[position])
 
 
 def _messages_path(chat_id: str) -> str:

@@ -97,6 +97,9 @@ def decode_chats_page(body: bytes) -> RecordPage | Any:
         page = _DECODER.decode(body)
     except msgspec.ValidationError:
         return json.loads(body)
+    except msgspec.DecodeError as error:
+        # Before msgspec 0.21, DecodeError is not a ValueError.
+        raise ValueError(str(error)) from None
     share_equal_values(page.chats)
     return page
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml  # type: ignore[import-untyped, unused-ignore]
 from dagster.components.testing.utils import component_defs
 
 from blooio_dagster import BlooioComponent, BlooioResource

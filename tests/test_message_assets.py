@@ -191,11 +191,13 @@ def test_current_chats_holds_every_chat_once_in_its_newest_state(
     assert stored["chat_id"].is_unique
     assert set(stored["chat_id"]) == set(truth)
     assert moved <= set(stored["chat_id"])
+    row: Any  # itertuples' rows are typed per pandas-stubs release; their fields vary here
     for row in stored.itertuples():
         chat = truth[row.chat_id]
         assert row.last_message_time == pd.Timestamp(chat["last_message_time"], unit="ms", tz="UTC")
         assert row.status == expected_status(chat)
-        assert pd.isna(row.waiting_for) == (row.status != "awaiting_reply")
+        waiting: Any = row.waiting_for
+        assert pd.isna(waiting) == (row.status != "awaiting_reply")
     oldest_waiting = stored[stored["status"] == "awaiting_reply"]["last_message_time"].min()
     assert oldest_waiting < stored["last_message_time"].max() - pd.Timedelta(days=14), (
         "chats quiet for weeks are listed too"
