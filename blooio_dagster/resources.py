@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from blooio_dagster.client import (
     DEFAULT_BASE_URL,
+    DEFAULT_MAX_CONCURRENCY,
     MAX_PAGE_SIZE,
     BlooioClient,
     check_base_url,
@@ -63,7 +64,12 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Chats per request, 1 to 200."
     )
     max_concurrency: int = Field(
-        default=8, ge=1, description="Page requests in flight at once during a crawl."
+        default=DEFAULT_MAX_CONCURRENCY,
+        ge=1,
+        description=(
+            "The most requests in flight at once; the client starts lower and grows while "
+            "the API keeps up."
+        ),
     )
     requests_per_second: float | None = Field(
         default=None,

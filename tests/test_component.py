@@ -80,10 +80,10 @@ def test_every_setting_reaches_the_resource_and_the_assets() -> None:
             "preview": True,
             "messages": True,
             "reply_lookback_days": 5,
+            "automation_cron": "0 6 * * *",
             "translation": {
                 "owners": ["team:support"],
                 "tags": {"table": "{{ props.table }}"},
-                "automation_condition": "{{ automation_condition.on_cron('0 6 * * *') }}",
             },
         }
     )

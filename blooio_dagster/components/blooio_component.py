@@ -106,7 +106,7 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
 
         translation:
           owners: ["team:support"]
-          automation_condition: "{{ automation_condition.on_cron('30 0 * * *') }}"
+          tags: {table: "{{ props.table }}"}
     """
 
     # -- assets
@@ -148,6 +148,13 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
     partition_expr: Annotated[
         str, _doc("SQL template ({column}, {timezone}) a database IO manager filters days by.")
     ] = DUCKDB_PARTITION_EXPR
+    automation_cron: Annotated[
+        str | None,
+        _doc(
+            "Materialize declaratively with AutomationCondition.on_cron at this cron (in the "
+            "partitions' time zone), e.g. '30 0 * * *': the alternative to the schedule."
+        ),
+    ] = None
     translation: Annotated[TranslationFn[BlooioTableProps] | None, _translation_resolver()] = None
     # -- schedule
     schedule: Annotated[bool, _doc("Add the daily schedule (stopped).")] = True
@@ -209,6 +216,11 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
             reply_sla=timedelta(minutes=self.reply_sla_minutes),
             business_hours=self.business_hours.to_business_hours() if self.business_hours else None,
             preview=self.preview,
+            automation_condition=(
+                dg.AutomationCondition.on_cron(self.automation_cron, cron_timezone=self.timezone)
+                if self.automation_cron
+                else None
+            ),
             translator=_ComponentTranslator(self.translation) if self.translation else None,
         )
         schedules = (
@@ -270,9 +282,7 @@ def scaffold_yaml(type_name: str = "blooio_dagster.BlooioComponent") -> str:
         if name == "translation":
             lines.append("  # translation:")
             lines.append('  #   owners: ["team:support"]')
-            lines.append(
-                "  #   automation_condition: \"{{ automation_condition.on_cron('30 0 * * *') }}\""
-            )
+            lines.append('  #   tags: {table: "{{ props.table }}"}')
             continue
         if name == "business_hours":
             lines.append('  # business_hours: {days: Mon-Fri, start: "09:00", end: "17:00"}')
