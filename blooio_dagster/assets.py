@@ -40,6 +40,7 @@ from blooio_dagster.checks import (
     unique_ids_result,
     unique_ids_spec,
 )
+from blooio_dagster.client import BlooioClient, ChatCrawlResult
 from blooio_dagster.crawl import CrawlProgress
 from blooio_dagster.frames import (
     CHAT_COLUMNS,
@@ -393,7 +394,7 @@ def _api_asset(build: _Build) -> dg.AssetsDefinition:
         pool=build.pool,
     )
     def blooio_api(context: dg.AssetExecutionContext) -> Iterator[Any]:
-        _refuse_ranges_the_io_manager_cannot_store(context, specs)
+        _refuse_ranges_the_io_manager_cannot_store(context)
         blooio: BlooioResource = getattr(context.resources, build.resource_key)
         window = context.partition_time_window if build.partitions_def is not None else None
         wanted = {
@@ -412,39 +413,12 @@ def _api_asset(build: _Build) -> dg.AssetsDefinition:
             # message is judged against the same "now" as the chats that were read.
             as_of = result.server_time or fetched_at
             chats = chats_to_frame(result.chats, fetched_at)
-            figures: dict[str, Any] = {
-                "verified_complete": result.verified,
-                "expected_chats": result.expected_total,
-                "unique_chats": result.unique_chats,
-                "missing_chats": result.missing,
-                "deleted_chats": result.deleted,
-                "repaired_regions": result.repaired_regions,
-                "chat_pages": result.pages,
-                "chat_pages_refetched": result.refetched_pages,
-                "retries": result.retries,
-                "crawl_passes": result.passes,
-                "crawl_seconds": round(result.elapsed_seconds, 3),
-            }
-            context.log.info(_crawl_summary(result, window is not None))
+            figures = _crawl_figures(result)
+            context.log.info(_crawl_summary(result))
             history = None
             if wanted & {MESSAGES, REPLY_TIMES}:
-                times = chats["last_message_time"]
-                active = (chats if window is None else chats[times >= window.start])[
-                    "chat_id"
-                ].tolist()
-                fetched = client.fetch_messages(
-                    active,
-                    since=window.start if window else None,
-                    until=as_of,
-                    preceding=True,
-                    on_progress=None,
-                )
-                history = messages_to_frame(fetched.messages)
-                figures |= {
-                    "message_chats": len(active),
-                    "message_requests": fetched.requests,
-                    "message_seconds": round(fetched.elapsed_seconds, 3),
-                }
+                history, read = _read_messages(client, chats, window, as_of)
+                figures |= read
         record_run_figures(context, figures)
         if CHATS in wanted:
             frame = _in_window(chats, "last_message_time", window)
@@ -505,9 +479,7 @@ def _in_window(frame: pd.DataFrame, column: str, window: dg.TimeWindow | None) -
     return frame[(times >= window.start) & (times < window.end)].reset_index(drop=True)
 
 
-def _refuse_ranges_the_io_manager_cannot_store(
-    context: dg.AssetExecutionContext, specs: Sequence[dg.AssetSpec]
-) -> None:
+def _refuse_ranges_the_io_manager_cannot_store(context: dg.AssetExecutionContext) -> None:
     """Fail a run over several days before any API call if its IO manager stores single days.
 
     Dagster's filesystem IO managers (``UPathIOManager``) refuse an output that covers
@@ -637,7 +609,7 @@ def _current_chats_asset(build: _Build) -> dg.AssetsDefinition:
             )
         fetched_at = datetime.now(UTC)
         frame = current_chats_frame(chats_to_frame(result.chats, fetched_at))
-        context.log.info(_crawl_summary(result, False))
+        context.log.info(_crawl_summary(result))
         counts = frame["status"].value_counts()
         figures: dict[str, float] = {s: int(counts.get(s, 0)) for s in STATUSES}
         longest = frame["waiting_for"].max()
@@ -674,7 +646,45 @@ def _op_name(key: dg.AssetKey, suffix: str = "") -> str:
     return "_".join([*key.path, suffix] if suffix else key.path).replace("-", "_")
 
 
-def _crawl_summary(result: Any, partitioned: bool) -> str:
+def _crawl_figures(result: ChatCrawlResult) -> dict[str, Any]:
+    """What a crawl verified and cost: figures of the whole run."""
+    return {
+        "verified_complete": result.verified,
+        "expected_chats": result.expected_total,
+        "unique_chats": result.unique_chats,
+        "missing_chats": result.missing,
+        "deleted_chats": result.deleted,
+        "repaired_regions": result.repaired_regions,
+        "chat_pages": result.pages,
+        "chat_pages_refetched": result.refetched_pages,
+        "retries": result.retries,
+        "crawl_passes": result.passes,
+        "crawl_seconds": round(result.elapsed_seconds, 3),
+    }
+
+
+def _read_messages(
+    client: BlooioClient, chats: pd.DataFrame, window: dg.TimeWindow | None, as_of: datetime
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The messages of the chats active in the window (or of all chats), up to ``as_of``.
+
+    With each chat's messages before the window back to the last one that counts, so
+    ``reply_times`` can tell whether the window's first inbound message starts a turn.
+    """
+    active = chats if window is None else chats[chats["last_message_time"] >= window.start]
+    ids = active["chat_id"].tolist()
+    fetched = client.fetch_messages(
+        ids, since=window.start if window else None, until=as_of, preceding=True
+    )
+    figures = {
+        "message_chats": len(ids),
+        "message_requests": fetched.requests,
+        "message_seconds": round(fetched.elapsed_seconds, 3),
+    }
+    return messages_to_frame(fetched.messages), figures
+
+
+def _crawl_summary(result: ChatCrawlResult) -> str:
     done = (
         "Every chat is accounted for."
         if result.verified
