@@ -37,7 +37,12 @@ from blooio_dagster.errors import (
     BlooioResponseError,
     BlooioServerError,
 )
-from blooio_dagster.http import BodyTooLarge, describe_unexpected_status, read_body
+from blooio_dagster.http import (
+    BodyTooLarge,
+    checked_pagination,
+    describe_unexpected_status,
+    read_body,
+)
 from blooio_dagster.messages import (
     Direction,
     FetchMessages,
@@ -899,12 +904,7 @@ def _check_chats_page(payload: Any, offset: int) -> None:
         or not set(map(type, map(dict.get, chats, repeat("last_message_time")))) <= _WHOLE_OR_NULL
     ):
         _raise_for_first_bad_chat(chats, bad)
-    pagination = payload.get("pagination", {})
-    if not isinstance(pagination, dict):
-        raise bad(f"'pagination' must be an object, got {type(pagination).__name__}")
-    total = pagination.get("total")
-    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
-        raise bad(f"'pagination.total' must be a whole number >= 0, got {total!r}")
+    checked_pagination(payload, bad)
 
 
 _WHOLE_OR_NULL = {int, type(None)}

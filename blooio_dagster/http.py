@@ -10,6 +10,8 @@ neither success nor an API error (redirects and 2xx other than 200).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -98,3 +100,20 @@ def _redirect_target(response: httpx.Response) -> str:
         return f"to another path on {response.request.url.host}"
     scheme = f"{parts.scheme}://" if parts.scheme else "//"
     return f"to host {scheme}{host}{f':{port}' if port else ''}"
+
+
+def checked_pagination(
+    payload: dict[str, Any], bad: Callable[[str], Exception]
+) -> tuple[dict[str, Any], int | None]:
+    """A list response's ``pagination`` object and its ``total``, both checked.
+
+    Raises what ``bad`` makes of the problem when ``pagination`` is not an object or
+    ``total`` is neither absent nor a whole number >= 0.
+    """
+    pagination = payload.get("pagination", {})
+    if not isinstance(pagination, dict):
+        raise bad(f"'pagination' must be an object, got {type(pagination).__name__}")
+    total = pagination.get("total")
+    if total is not None and (type(total) is not int or total < 0):
+        raise bad(f"'pagination.total' must be a whole number >= 0, got {total!r}")
+    return pagination, total

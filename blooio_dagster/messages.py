@@ -61,6 +61,7 @@ from blooio_dagster.errors import (
     BlooioRequestError,
     BlooioResponseError,
 )
+from blooio_dagster.http import checked_pagination
 
 Message = dict[str, Any]
 _Error = TypeVar("_Error", bound=BlooioError)
@@ -464,12 +465,7 @@ def parse_messages_page(payload: Any) -> MessagesPage:
                 f"messages[{index}] ('{message_id}') has time_sent {sent!r}; "
                 "expected epoch milliseconds"
             )
-    pagination = payload.get("pagination", {})
-    if not isinstance(pagination, dict):
-        raise bad(f"'pagination' must be an object, got {type(pagination).__name__}")
-    total = pagination.get("total")
-    if total is not None and (type(total) is not int or total < 0):
-        raise bad(f"'pagination.total' must be a whole number >= 0, got {total!r}")
+    pagination, total = checked_pagination(payload, bad)
     limit = pagination.get("limit")
     return MessagesPage(
         messages=messages,

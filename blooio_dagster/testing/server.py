@@ -530,14 +530,9 @@ class BlooioTestServer:
     def _list_chats(
         self, query: dict[str, str], faults: Faults
     ) -> tuple[int, dict[str, str], bytes]:
-        limit = _int_param(query, "limit", 50, 1, 200)
-        offset = _int_param(query, "offset", 0, 0, None)
-        if limit is None:
-            return _error(400, "limit must be an integer between 1 and 200", "invalid_limit")
-        if offset is None:
-            return _error(
-                400, "offset must be an integer greater than or equal to 0", "invalid_offset"
-            )
+        limit, offset, invalid = _paging(query)
+        if invalid is not None:
+            return invalid
         sort = query.get("sort", "recent")
         if sort not in ("recent", "oldest"):
             return _error(400, "sort must be one of: recent, oldest", "invalid_sort")
@@ -606,14 +601,9 @@ class BlooioTestServer:
     ) -> tuple[int, dict[str, str], bytes]:
         if chat_id not in self._chats:
             return _error(404, f"Chat {chat_id} not found", "chat_not_found")
-        limit = _int_param(query, "limit", 50, 1, 200)
-        offset = _int_param(query, "offset", 0, 0, None)
-        if limit is None:
-            return _error(400, "limit must be an integer between 1 and 200", "invalid_limit")
-        if offset is None:
-            return _error(
-                400, "offset must be an integer greater than or equal to 0", "invalid_offset"
-            )
+        limit, offset, invalid = _paging(query)
+        if invalid is not None:
+            return invalid
         sort = query.get("sort", "desc")
         if sort not in ("asc", "desc"):
             return _error(400, "sort must be one of: asc, desc", "invalid_sort")
@@ -948,6 +938,21 @@ def _matches(chat: dict[str, Any], needle: str) -> bool:
     contact = chat.get("contact") or {}
     fields = (chat.get("id"), contact.get("identifier"), contact.get("name"))
     return any(isinstance(v, str) and needle in v.casefold() for v in fields)
+
+
+def _paging(query: dict[str, str]) -> tuple[int, int, tuple[int, dict[str, str], bytes] | None]:
+    """``limit`` and ``offset`` as every list endpoint reads them, or the API's 400 answer."""
+    limit = _int_param(query, "limit", 50, 1, 200)
+    offset = _int_param(query, "offset", 0, 0, None)
+    if limit is None:
+        return 0, 0, _error(400, "limit must be an integer between 1 and 200", "invalid_limit")
+    if offset is None:
+        return (
+            0,
+            0,
+            _error(400, "offset must be an integer greater than or equal to 0", "invalid_offset"),
+        )
+    return limit, offset, None
 
 
 def _int_param(
