@@ -49,7 +49,11 @@ ABSENT_MARKERS := import importlib.util as u; \
 .PHONY: demo test lint typecheck typecheck-floor typecheck-newest pytest pytest-floor \
 	pytest-newest envs ui bench screenshot clean
 
-# --no-compile: Python compiles what is imported when it is first imported, which is less.
+# Bytecode is compiled once, after the installs, in parallel (faster than pip's own one file at
+# a time): with PYTHONDONTWRITEBYTECODE set, as on some CI machines, Python would otherwise
+# compile every module it imports again in every process, tests and benchmarks included.
+COMPILE = -m compileall -q -j 0 "$$($(1) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null || true
+
 $(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version'
 	@echo "Creating $(VENV) (the floor: oldest supported releases) ..."
@@ -58,6 +62,7 @@ $(STAMP):
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -c constraints/floor.txt -e '.[dev,example,bench]'
 	$(BIN)/python -m pip check
+	$(BIN)/python $(call COMPILE,$(BIN)/python)
 	@touch $@
 
 $(NEWEST_STAMP):
@@ -79,6 +84,7 @@ $(NEWEST_STAMP):
 		else echo "  $$pkg: cannot be installed beside $$(grep -iE '^(dagster|pandas)==' $(NEWEST_VENV)/held.txt | tr '\n' ' ')(see $(NEWEST_VENV)/optional-installs.log)"; fi; \
 	done
 	$(NEWEST_BIN)/python -m pip check
+	$(NEWEST_BIN)/python $(call COMPILE,$(NEWEST_BIN)/python)
 	@touch $@
 
 envs: $(STAMP) $(NEWEST_STAMP)

@@ -11,6 +11,8 @@ what a script pays for its imports and its exit.
   ``limit=200`` into ``pandas.json_normalize``;
 - ``library``: ``BlooioClient.crawl_chats`` + ``chats_to_frame`` with default settings;
 - ``messages``: a one-day crawl, then ``BlooioClient.fetch_messages`` for its chats.
+
+``sdk`` and ``library`` also report ``import_seconds``, what their imports took.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ PAGE = 200
 
 def sdk_loop(base_url: str, api_key: str) -> dict[str, Any]:
     """What a user writes today: the official SDK paged by hand into ``pd.json_normalize``."""
+    imported = time.perf_counter()
     import pandas as pd
     from blooio import Blooio
 
+    import_seconds = time.perf_counter() - imported
     client = Blooio(api_key=api_key, base_url=base_url, max_retries=5)
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
@@ -43,15 +47,22 @@ def sdk_loop(base_url: str, api_key: str) -> dict[str, Any]:
             break
         offset += PAGE
     frame = pd.json_normalize(rows)
-    return {"seconds": time.perf_counter() - started, "chats": len(frame), "requests": requests}
+    return {
+        "seconds": time.perf_counter() - started,
+        "import_seconds": import_seconds,
+        "chats": len(frame),
+        "requests": requests,
+    }
 
 
 def library(base_url: str, api_key: str, since_ms: int | None = None) -> dict[str, Any]:
     """blooio-dagster with default settings: ``crawl_chats`` then ``chats_to_frame``."""
     from datetime import UTC, datetime
 
+    imported = time.perf_counter()
     from blooio_dagster import BlooioClient, chats_to_frame
 
+    import_seconds = time.perf_counter() - imported
     with BlooioClient(api_key, base_url=base_url) as client:
         started = time.perf_counter()
         result = client.crawl_chats(active_since=since_ms)
@@ -60,6 +71,7 @@ def library(base_url: str, api_key: str, since_ms: int | None = None) -> dict[st
         limit = client._pacer.concurrency_limit
     return {
         "seconds": seconds,
+        "import_seconds": import_seconds,
         "chats": len(frame),
         "requests": result.pages + result.retries,
         "pages": result.pages,

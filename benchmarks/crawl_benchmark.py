@@ -4,8 +4,10 @@ Each scenario starts the bundled Blooio server in a process of its own and runs 
 contender in a fresh interpreter (:mod:`benchmarks.contenders`), so two figures come out per
 run: **whole process**, the wall time of the contender's process from spawn to exit (what a
 script or CLI user waits for: interpreter, imports, crawl, DataFrame, exit), and
-**in-process**, from the first request to the finished DataFrame. Ratios are against the SDK
-loop measured in the same run, since these machines are noisy.
+**in-process**, from the first request to the finished DataFrame. The whole process is also
+split into its imports, the in-process work and the rest (starting the interpreter and
+exiting it). Ratios are against the SDK loop measured in the same run, since these machines
+are noisy.
 
 Scenarios (default settings throughout):
 
@@ -125,13 +127,19 @@ class Report:
 
 
 def row(name: str, r: dict[str, Any]) -> str:
+    # What the whole process spent outside imports and the measured work: starting the
+    # interpreter, and exiting (freeing everything, tearing modules down).
+    rest = r["whole_seconds"] - r["import_seconds"] - r["seconds"]
     return (
-        f"  {name:30}{r['whole_seconds']:9.2f}{r['seconds']:11.2f}"
-        f"{r['chats'] / r['seconds']:11,.0f}{r['peak_rss_mb']:9.0f}{r['requests']:10}"
+        f"  {name:30}{r['whole_seconds']:9.2f}{r['import_seconds']:10.2f}{r['seconds']:11.2f}"
+        f"{rest:8.2f}{r['chats'] / r['seconds']:11,.0f}{r['peak_rss_mb']:9.0f}{r['requests']:10}"
     )
 
 
-HEADER = f"  {'':30}{'whole s':>9}{'in-proc s':>11}{'chats/s':>11}{'RSS MB':>9}{'requests':>10}"
+HEADER = (
+    f"  {'':30}{'whole s':>9}{'import s':>10}{'in-proc s':>11}{'rest s':>8}{'chats/s':>11}"
+    f"{'RSS MB':>9}{'requests':>10}"
+)
 
 
 def compare(chats: int, latency: float, repeat: int) -> tuple[float, float]:

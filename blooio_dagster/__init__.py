@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from blooio_dagster._version import __version__
     from blooio_dagster.assets import (
         DEFAULT_REPLY_SLA,
         blooio_partitions,
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
         DEFAULT_BASE_URL,
         BlooioClient,
         ChatCrawlResult,
-        __version__,
     )
     from blooio_dagster.components import (
         BlooioComponent,
@@ -95,7 +95,7 @@ _EXPORTS: dict[str, str] = {
     "DEFAULT_BASE_URL": "blooio_dagster.client",
     "BlooioClient": "blooio_dagster.client",
     "ChatCrawlResult": "blooio_dagster.client",
-    "__version__": "blooio_dagster.client",
+    "__version__": "blooio_dagster._version",
     "BlooioComponent": "blooio_dagster.components",
     "CrawlProgress": "blooio_dagster.crawl",
     "BlooioAuthError": "blooio_dagster.errors",

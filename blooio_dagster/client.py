@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from importlib.metadata import PackageNotFoundError, version
 from itertools import repeat
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -26,6 +25,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
+from blooio_dagster._version import __version__
 from blooio_dagster.crawl import ChatCrawler, CrawlProgress
 from blooio_dagster.errors import (
     BlooioAuthError,
@@ -78,11 +78,6 @@ DEFAULT_MAX_CONCURRENCY = 32
 MAX_PAGE_SIZE = 200
 SORTS = ("recent", "oldest")
 Sort = Literal["recent", "oldest"]
-
-try:
-    __version__ = version("blooio-dagster")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0+unknown"
 
 USER_AGENT = f"blooio-dagster/{__version__}"
 

@@ -7,6 +7,7 @@ the README (:func:`columns_markdown`).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -283,13 +284,16 @@ def chats_to_frame(
     elif fetched_at.tzinfo is None:
         raise ValueError("fetched_at must be timezone-aware, for example datetime.now(UTC)")
     data: dict[str, Any] = {}
+    # Records were type-checked field by field as they were decoded; dicts are checked here.
+    decoded = isinstance(chats, ChatList) and chats.all_records
     with collector_paused():
-        for column, values in zip(_SOURCED, _columns(chats), strict=True):
+        for column, values in zip(_SOURCED, _columns(chats, decoded), strict=True):
             try:
-                data[column.name] = _typed(values, column.dtype)
+                data[column.name] = _typed(values, column.dtype, checked=decoded)
             except (TypeError, ValueError, OverflowError) as exc:
                 raise _bad_value(chats, values, column, exc) from None
-    frame = pd.DataFrame(data, index=pd.RangeIndex(len(chats)))
+    # The columns are new arrays: the frame takes them as they are instead of copying each.
+    frame = pd.DataFrame(data, index=pd.RangeIndex(len(chats)), copy=False)
     frame["fetched_at"] = pd.Series(
         pd.Timestamp(fetched_at).tz_convert("UTC"), index=frame.index, dtype=TIME
     )
@@ -300,15 +304,16 @@ _SOURCED = tuple(c for c in CHAT_COLUMNS if c.source)
 _TOP_FIELDS = tuple(dict.fromkeys(c.source[0] for c in _SOURCED))
 
 
-def _columns(chats: Sequence[dict[str, Any]]) -> Iterable[list[Any]]:
+def _columns(chats: Sequence[dict[str, Any]], records: bool) -> Iterable[list[Any]]:
     """The values of every sourced column, each a list in chat order.
 
-    A crawl's chats held as typed records are read column by column, without dicts, one
-    column at a time (so memory holds one list of values beside the frame). For
+    A crawl's chats held as typed records (``records``) are read column by column, without
+    dicts, one column at a time (so memory holds one list of values beside the frame). For
     dicts, one pass reads all of a chat's fields while its dict is in the CPU cache, then
     the rows are transposed; this is much faster than one pass over all chats per column.
     """
-    if isinstance(chats, ChatList) and chats.all_records:
+    if records:
+        assert isinstance(chats, ChatList)
         return record_columns(chats.records, [c.source for c in _SOURCED])
     rows = [tuple(map(chat.get, _TOP_FIELDS)) for chat in chats]
     by_field: dict[str, list[Any]] = (
@@ -361,14 +366,22 @@ _MIN_EPOCH_MS = -(2**63 - 1) // 1_000_000 + 1
 _MAX_EPOCH_MS = (2**63 - 1) // 1_000_000
 
 
-def _typed(values: list[Any], dtype: str) -> Any:
-    types = set(map(type, values))
-    if UnsetType in types:  # fields a chat record left out: missing, like nulls
-        values = [None if value is UNSET else value for value in values]
-        types = (types - {UnsetType}) | {type(None)}
-    # type() is exact: a bool is not accepted as a whole number, nor a float as epoch ms.
-    if not types <= _ALLOWED_TYPES[dtype]:
-        raise TypeError(_EXPECTED[dtype])
+def _typed(values: list[Any], dtype: str, *, checked: bool = False) -> Any:
+    """``values`` as an array of ``dtype``; ``checked``: each is already of a type the
+    dtype allows, or ``UNSET`` (as the fields of decoded records are)."""
+    if checked:
+        # Compares references only: no value is read, which for a large column is most of
+        # the cost of a pass over it.
+        if any(map(operator.is_, values, repeat(UNSET))):
+            values = [None if value is UNSET else value for value in values]
+    else:
+        types = set(map(type, values))
+        if UnsetType in types:  # fields a chat record left out: missing, like nulls
+            values = [None if value is UNSET else value for value in values]
+            types = (types - {UnsetType}) | {type(None)}
+        # type() is exact: a bool is not accepted as a whole number, nor a float as epoch ms.
+        if not types <= _ALLOWED_TYPES[dtype]:
+            raise TypeError(_EXPECTED[dtype])
     if dtype == STRING:
         return pd.array(values, dtype=cast(Any, STRING))
     # NumPy turns None into NaN in C; counts and epoch milliseconds are exact in a float64.

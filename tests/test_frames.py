@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from blooio_dagster.frames import (
     pandas_dtype,
 )
 from blooio_dagster.metrics import current_chats_frame, summary_figures
+from blooio_dagster.records import ChatList, RecordPage, decode_chats_page
 from blooio_dagster.reply_times import reply_times_frame
 
 FETCHED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -97,6 +99,27 @@ def test_chats_become_typed_columns_in_declared_order() -> None:
     assert group["member_count"] == 4
     assert pd.isna(group["message_count"])
     assert (frame["fetched_at"] == pd.Timestamp(FETCHED)).all()
+
+
+def test_decoded_records_give_the_same_frame_as_the_dicts_they_were_sent_as() -> None:
+    # Fields left out (the group's contact details, a chat's whole last_message) and nulls
+    # both become missing values, as they do from dicts.
+    chats: list[dict[str, Any]] = [
+        chat("+15551234567", T0, None, contact={"contact_id": "ct_1", "name": "Zoë 🚀"}),
+        chat("+15557654321", None, T0 + MINUTE, message_count=None, group_name=None),
+        {"id": "grp_1", "type": "group", "is_group": True, "member_count": 4, "contact": None},
+        {"id": "e@example.com"},
+    ]
+    page = decode_chats_page(json.dumps({"chats": chats}).encode())
+    assert isinstance(page, RecordPage), "the documented shape decodes to records"
+    records = ChatList(page.chats)
+    assert records.all_records
+
+    from_records = chats_to_frame(records, fetched_at=FETCHED)
+
+    pd.testing.assert_frame_equal(from_records, chats_to_frame(chats, fetched_at=FETCHED))
+    assert pd.isna(from_records.loc[3, "type"])
+    assert pd.isna(from_records.loc[1, "message_count"])
 
 
 def test_no_chats_give_the_same_columns_and_dtypes() -> None:

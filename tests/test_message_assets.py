@@ -204,6 +204,27 @@ def test_current_chats_holds_every_chat_once_in_its_newest_state(
     )
 
 
+def test_a_first_day_without_any_chat_stores_empty_tables_and_a_zero_summary(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    server = start_server(chats=0, seed=45)
+    project = Project(server, tmp_path / "w.duckdb")
+    (day,) = project.days(1)
+
+    result = project.run(day)
+
+    assert result.success
+    for name, columns in (("messages", MESSAGE_COLUMNS), ("reply_times", REPLY_TIME_COLUMNS)):
+        stored = project.table(name)
+        assert stored.empty
+        assert list(stored.columns) == [c.name for c in columns], "the table exists, typed"
+    summary = conform(project.table("response_summary"), RESPONSE_SUMMARY_COLUMNS)
+    assert len(summary) == 1
+    assert str(summary["day"].iloc[0]) == day
+    assert int(summary["turns"].iloc[0]) == 0
+    assert int(summary["chats"].iloc[0]) == 0
+
+
 def test_messages_arriving_during_the_run_do_not_break_completeness(
     start_server: ServerFactory, tmp_path: Path
 ) -> None:
