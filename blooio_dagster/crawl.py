@@ -433,9 +433,13 @@ class ChatCrawler:
             worker.result()  # re-raises the failure, if any
         return frontier.pages
 
-    def _read(self, offset: int, pages: dict[int, ChatPage]) -> ChatPage:
-        """Read one more window for the chain: to join two pages, a run of ties or the end."""
-        page = self._reread_empty(self._fetch(offset, reread=True))
+    def _read(self, offset: int, pages: dict[int, ChatPage], *, known: bool = False) -> ChatPage:
+        """Read one more window for the chain: to join two pages, a run of ties or the end.
+
+        ``known``: chats were read at ``offset`` before, so an empty window is read again
+        even when the API sends no total to say that chats should be there.
+        """
+        page = self._reread_empty(self._fetch(offset, reread=True), known=known)
         pages[offset] = page
         return page
 
@@ -576,7 +580,10 @@ class ChatCrawler:
         read again from its last rows on is short too, holds nothing older than the chain, and
         its total agrees (read again until one comes with a total; a total that keeps
         disagreeing with windows that end on the same chat is left to the count). From an API
-        that never sends totals, that window must end with the same chat.
+        that never sends totals, that window must start below the page's first row and end
+        with the same chat. Either way a window that holds a chat past the page's last row
+        which the page did not hold shows that more chats follow, however short it is (a page
+        the server capped without saying so looks short).
         """
         current = walk.current
         total = self.total
@@ -605,18 +612,26 @@ class ChatCrawler:
         offset = max(current.offset + 1, current.offset + len(current) - 2)
         disagreed = 0
         for attempt in range(MAX_JOIN_ATTEMPTS):
-            confirm = self._read(offset, pages)
+            # The page's last rows were read there: a window that comes back empty is read
+            # again before it is taken for a list that shrank.
+            confirm = self._read(offset, pages, known=True)
             if not confirm.keys:
                 offset = max(0, offset - (self._cap << attempt) // 2)  # the list shrank
                 continue
-            if not self._is_short(confirm) or confirm.last_key < walk.tau:
+            if (
+                not self._is_short(confirm)
+                or confirm.last_key < walk.tau
+                or _holds_more_than(confirm, current)
+            ):
                 if self._is_short(current):
                     self._short_but_more_follow(current)
                 return False
             same_end = confirm.ids[-1] == current.ids[-1]
             if confirm.total is None:
                 if self.total is None:  # an API that never sends totals
-                    return same_end
+                    # A window stepped back to the page's own rows ends where the page does,
+                    # whatever follows: that shows nothing.
+                    return same_end if confirm.offset > current.offset else None
                 continue  # read again, for a total
             if confirm.offset + len(confirm) >= confirm.total:
                 return True
@@ -784,3 +799,13 @@ class ChatCrawler:
             f"{describe_key(lo)} could not be counted again"
         )
         return first.below_boundary
+
+
+def _holds_more_than(window: ChatPage, page: ChatPage) -> bool:
+    """Whether ``window`` holds, past ``page``'s last position, a chat that ``page`` did not.
+
+    Then more chats follow ``page``, however short both came back. A chat of ``page``'s own
+    past its end (rows shifted down by chats new at the top) shows nothing.
+    """
+    beyond = window.offset + len(window) - (page.offset + len(page))
+    return beyond > 0 and not set(window.ids[-beyond:]) <= set(page.ids)

@@ -59,6 +59,37 @@ def test_without_any_total_the_pages_alone_prove_the_list(
     assert result.expected_total is None
 
 
+#: A server that caps pages below the limit asked for, says nothing of it and sends no total:
+#: every page looks short, as only the last one should.
+UNSAID_CAP_NO_TOTALS = {"page_cap": 15, "report_cap": False, "missing_total_rate": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("data", "faults"),
+    [
+        pytest.param(
+            {"chats": 300, "seed": 2},
+            Faults(**UNSAID_CAP_NO_TOTALS, empty_page_rate=0.15),
+            id="the window read after the first page comes back empty",
+        ),
+        pytest.param(
+            {"chats": 364, "seed": 9007, "tie_groups": (41,), "untimed_chats": 70},
+            Faults(**UNSAID_CAP_NO_TOTALS, tie_order="request"),
+            id="a tie shuffled per request ends two windows on one chat",
+        ),
+    ],
+)
+def test_an_unsaid_page_cap_without_totals_is_never_taken_for_the_end_of_the_list(
+    start_server: ServerFactory, client_for: ClientFactory, data: dict[str, Any], faults: Faults
+) -> None:
+    server = start_server(**data, nulls_first=True, faults=faults)
+
+    result = client_for(server, page_size=50, max_concurrency=1).crawl_chats()
+
+    assert_complete(result, server)
+    assert len(result.chats) == data["chats"] + data.get("untimed_chats", 0)
+
+
 @pytest.mark.parametrize("tie_order", ["id", "request", "window"])
 def test_chats_sharing_one_time_are_all_read_whatever_order_the_server_gives_them(
     start_server: ServerFactory, client_for: ClientFactory, tie_order: Any

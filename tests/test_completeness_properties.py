@@ -10,7 +10,7 @@ or raise :class:`BlooioIncompleteError`. Derandomized, so every run draws the sa
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -80,14 +80,37 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     return Scenario(server, faults, client, since)
 
 
-@settings(
+@st.composite
+def unsaid_cap_scenarios(draw: st.DrawFn) -> Scenario:
+    """A server that caps pages without saying so and never sends a total, so that every
+    page looks as short as the last one: only reading past a page shows that more follow.
+
+    With no total to count against, the pages are all the proof there is, so nothing that
+    only the count could catch (deletions, moves within the list) is drawn.
+    """
+    scenario = draw(scenarios())
+    faults = replace(
+        scenario.faults,
+        page_cap=draw(st.sampled_from([7, 15, 30])),
+        report_cap=False,
+        missing_total_rate=1.0,
+        low_total_rate=0.0,
+        deletions_per_request=0,
+        late_messages_per_request=0,
+        unsent_per_request=0,
+    )
+    return replace(scenario, faults=faults)
+
+
+PROPERTY_SETTINGS = settings(
     max_examples=EXAMPLES,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(scenarios())
-def test_a_crawl_equals_the_truth_or_raises(scenario: Scenario) -> None:
+
+
+def crawl_equals_the_truth_or_raises(scenario: Scenario) -> None:
     with BlooioTestServer(**scenario.server, faults=scenario.faults) as server:
         with BlooioClient(server.api_key, base_url=server.base_url, **scenario.client) as client:
             outcome = crawl_or_error(client, active_since=scenario.active_since)
@@ -100,3 +123,17 @@ def test_a_crawl_equals_the_truth_or_raises(scenario: Scenario) -> None:
             active_since=scenario.active_since,
             stale_allowed=scenario.moves_mid_list,
         )
+
+
+@PROPERTY_SETTINGS
+@given(scenarios())
+def test_a_crawl_equals_the_truth_or_raises(scenario: Scenario) -> None:
+    crawl_equals_the_truth_or_raises(scenario)
+
+
+@PROPERTY_SETTINGS
+@given(unsaid_cap_scenarios())
+def test_without_totals_a_silently_capped_crawl_equals_the_truth_or_raises(
+    scenario: Scenario,
+) -> None:
+    crawl_equals_the_truth_or_raises(scenario)
