@@ -9,6 +9,7 @@ number of requests, never return a short list.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -61,7 +62,7 @@ def test_without_any_total_the_pages_alone_prove_the_list(
 
 #: A server that caps pages below the limit asked for, says nothing of it and sends no total:
 #: every page looks short, as only the last one should.
-UNSAID_CAP_NO_TOTALS = {"page_cap": 15, "report_cap": False, "missing_total_rate": 1.0}
+UNSAID_CAP_NO_TOTALS = Faults(page_cap=15, report_cap=False, missing_total_rate=1.0)
 
 
 @pytest.mark.parametrize(
@@ -69,12 +70,12 @@ UNSAID_CAP_NO_TOTALS = {"page_cap": 15, "report_cap": False, "missing_total_rate
     [
         pytest.param(
             {"chats": 300, "seed": 2},
-            Faults(**UNSAID_CAP_NO_TOTALS, empty_page_rate=0.15),
+            replace(UNSAID_CAP_NO_TOTALS, empty_page_rate=0.15),
             id="the window read after the first page comes back empty",
         ),
         pytest.param(
             {"chats": 364, "seed": 9007, "tie_groups": (41,), "untimed_chats": 70},
-            Faults(**UNSAID_CAP_NO_TOTALS, tie_order="request"),
+            replace(UNSAID_CAP_NO_TOTALS, tie_order="request"),
             id="a tie shuffled per request ends two windows on one chat",
         ),
     ],
