@@ -189,6 +189,9 @@ class ChatCrawler:
         self._limit = max(page_size, MIN_CRAWL_PAGE_SIZE)
         self._cap = self._limit
         self._largest_page = 0
+        # Without totals: the short page that ended first, and the furthest page with chats.
+        self._first_short: ChatPage | None = None
+        self._furthest_read = -1
         self._concurrency = max_concurrency
         self._max_missing = max_missing
         self._on_progress = on_progress
@@ -370,6 +373,19 @@ class ChatCrawler:
             self._cap = min(self._cap, max(reported, MIN_CRAWL_PAGE_SIZE))
         elif page.total is not None and page.offset + len(page) < page.total:
             self._short_but_more_follow(page)
+        elif page.total is None and page.keys:
+            self._learn_cap_from_positions(page)
+
+    def _learn_cap_from_positions(self, page: ChatPage) -> None:
+        """Without totals, chats read at or past where a short page ended show that more
+        chats followed it: a page capped without saying so looks short, as only the last
+        page should."""
+        self._furthest_read = max(self._furthest_read, page.offset)
+        first = self._first_short
+        if self._is_short(page) and (first is None or page.end < first.end):
+            self._first_short = first = page
+        if first is not None and self._furthest_read >= first.end:
+            self._short_but_more_follow(first)
 
     def _short_but_more_follow(self, page: ChatPage) -> None:
         """A page came back short although more chats follow: unless the shortfall is a few
@@ -493,6 +509,17 @@ class ChatCrawler:
             default=None,
         )
         if below is None:
+            if walk.tie_done == walk.tau:
+                tied = describe_key(walk.tau)
+                if is_timed(walk.tau):
+                    tied = f"chats last active at {tied}"
+                raise BlooioIncompleteError(
+                    f"after offset {walk.current.offset}, every window read held only {tied}: "
+                    "a run of ties longer than a page, which could not be read past"
+                    + ("" if self.total is not None else " (the API sends no pagination.total)")
+                    + ". Try again, or narrow the crawl with active_since.",
+                    unique_chats=len(self._newest),
+                )
             raise BlooioIncompleteError(
                 f"pages after offset {walk.current.offset} kept returning chats already read; "
                 "the API seems to ignore offset, so the rest of the list cannot be reached.",
@@ -807,5 +834,5 @@ def _holds_more_than(window: ChatPage, page: ChatPage) -> bool:
     Then more chats follow ``page``, however short both came back. A chat of ``page``'s own
     past its end (rows shifted down by chats new at the top) shows nothing.
     """
-    beyond = window.offset + len(window) - (page.offset + len(page))
+    beyond = window.end - page.end
     return beyond > 0 and not set(window.ids[-beyond:]) <= set(page.ids)

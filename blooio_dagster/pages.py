@@ -102,6 +102,11 @@ class ChatPage:
         return len(self.keys)
 
     @property
+    def end(self) -> int:
+        """The position just past its last row."""
+        return self.offset + len(self.keys)
+
+    @property
     def first_key(self) -> int:
         return self.keys[0]
 

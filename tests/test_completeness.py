@@ -91,6 +91,25 @@ def test_an_unsaid_page_cap_without_totals_is_never_taken_for_the_end_of_the_lis
     assert len(result.chats) == data["chats"] + data.get("untimed_chats", 0)
 
 
+def test_a_tie_that_cannot_be_read_past_without_totals_is_named_in_the_error(
+    start_server: ServerFactory, client_for: ClientFactory
+) -> None:
+    server = start_server(
+        chats=861,
+        seed=1684,
+        tie_groups=(50, 71, 39),
+        untimed_chats=4,
+        faults=replace(UNSAID_CAP_NO_TOTALS, page_cap=7, short_page_rate=0.2),
+    )
+    client = client_for(server, page_size=50, max_concurrency=1, max_retries=8)
+
+    with pytest.raises(BlooioIncompleteError, match="a run of ties longer than a page") as raised:
+        client.crawl_chats()
+
+    assert "no pagination.total" in raised.value.problem
+    assert "ignore offset" not in raised.value.problem
+
+
 @pytest.mark.parametrize("tie_order", ["id", "request", "window"])
 def test_chats_sharing_one_time_are_all_read_whatever_order_the_server_gives_them(
     start_server: ServerFactory, client_for: ClientFactory, tie_order: Any
