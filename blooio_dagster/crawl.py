@@ -47,6 +47,7 @@ from typing import Any
 from blooio_dagster.errors import BlooioIncompleteError
 from blooio_dagster.frontier import Frontier
 from blooio_dagster.pages import (
+    NULL_FIRST_KEY,
     TIMED_TOP_KEY,
     TOP_KEY,
     ChatPage,
@@ -253,7 +254,7 @@ class ChatCrawler:
                     active_since=active_since,
                     below_boundary=first.below_boundary,
                     untimed_above=(self._timed_start or 0) if self._keys.nulls_first else 0,
-                    regions=self._regions,
+                    regions=self._regions + self._untimed_unread(active_since),
                 )
                 if self.verdict.verified or repair == MAX_REPAIR_ROUNDS:
                     break
@@ -270,6 +271,30 @@ class ChatCrawler:
                 chat for chat in chats if type(t := time_of(chat)) is int and t >= active_since
             ]
         return chats
+
+    def _untimed_unread(self, active_since: int | None) -> list[str]:
+        """Where chats without a time, listed first, were not all read, by their own count.
+
+        They lead the list, so a page that starts with them and shows the first timed row
+        counts them exactly, from positions alone: ``_timed_start``, measured no later than
+        the last pass's page. None can join them (a chat gets a time, never loses it), so
+        every one there at the end of the crawl was there then; and every one that left
+        them before that page (a message gave it a time) has been read again since, timed,
+        by the passes over what changed. So fewer chats whose newest read has no time than
+        ``_timed_start`` means one was never read, even when the run's gathering stopped
+        early: its size is read off pages taken after some of the chats it counted had left
+        (moved below the run, as new chats do), and with no total or a stale-low one no
+        count catches that.
+        """
+        if active_since is not None or not self._keys.nulls_first or not self._timed_start:
+            return []
+        have = self._newest.count_keys(NULL_FIRST_KEY, NULL_FIRST_KEY)
+        if have >= self._timed_start:
+            return []
+        return [
+            f"the chats without a last_message_time (the first {self._timed_start:,} of the "
+            f"list): {have:,} found"
+        ]
 
     def _read_front(self, previous: _Pass, active_since: int | None) -> None:
         """Passes over what changed since the previous one, until one page answers a pass."""
@@ -608,9 +633,11 @@ class ChatCrawler:
         its total agrees (read again until one comes with a total; a total that keeps
         disagreeing with windows that end on the same chat is left to the count). From an API
         that never sends totals, that window must start below the page's first row and end
-        with the same chat. Either way a window that holds a chat past the page's last row
-        which the page did not hold shows that more chats follow, however short it is (a page
-        the server capped without saying so looks short).
+        with the same chat, found at most one row further down than the page had it (further
+        down, chats moved to the front pushed it there: it is read again from there). Either
+        way a window that holds a chat past the page's last row which the page did not hold
+        shows that more chats follow, however short it is (a page the server capped without
+        saying so looks short).
         """
         current = walk.current
         total = self.total
@@ -636,7 +663,8 @@ class ChatCrawler:
         """Read the window from the chain's last rows on: True if the list ends there, False
         if more chats follow, None if no window came back to tell."""
         current = walk.current
-        offset = max(current.offset + 1, current.offset + len(current) - 2)
+        end = current.end  # just past the page's last chat, where it was last read
+        offset = max(current.offset + 1, end - 2)
         disagreed = 0
         for attempt in range(MAX_JOIN_ATTEMPTS):
             # The page's last rows were read there: a window that comes back empty is read
@@ -658,7 +686,21 @@ class ChatCrawler:
                 if self.total is None:  # an API that never sends totals
                     # A window stepped back to the page's own rows ends where the page does,
                     # whatever follows: that shows nothing.
-                    return same_end if confirm.offset > current.offset else None
+                    if confirm.offset <= current.offset:
+                        return None
+                    if not same_end:
+                        return False
+                    # Nor does one that the page's rows slid into: chats moved to the front
+                    # from below them push them down, so the window, cut short where the
+                    # page was, holds only them and leaves no room to show what follows.
+                    # Read again from the last chat's new position (a new chat at the top
+                    # per request still leaves it a row down, so that much is room enough).
+                    shift = confirm.offset + len(confirm) - end
+                    if shift <= 1:
+                        return True
+                    offset = end - 2 + shift
+                    end += shift
+                    continue
                 continue  # read again, for a total
             if confirm.offset + len(confirm) >= confirm.total:
                 return True
@@ -783,7 +825,12 @@ class ChatCrawler:
         """
         clock = chain[0].server_time
         ahead = math.inf if clock is None else clock + CLOCK_MARGIN_MS
-        for page in chain:
+        # In the order they were read: when the first page holds only chats without a time
+        # (listed first), the next page in the chain may have been read long after pages
+        # below it (a run of them gathered first), and its newest time can be that of a
+        # chat changed after those were read: it would pass over the chat where it is now.
+        # The earliest read page with a time gives a marker no later than the pass.
+        for page in sorted(chain, key=lambda page: page.sent):
             present = next((key for key in page.timed_keys if key <= ahead), None)
             if present is not None:
                 return present

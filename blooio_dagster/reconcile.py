@@ -152,18 +152,28 @@ def run_size(
     start_page, start_index = first
     start = start_page.offset + start_index
     ends_list = last is None or last[1] == len(last[0])
+    end = end_of_list if last is None else last[0].offset + last[1]
+    # By positions: short of the run only when chats above it were deleted between the reads.
+    by_positions = None if end is None else end - start
     if start_page.total is not None:
+        # By totals: short of the run when the first page's total is stale-low, so never
+        # less than the positions say (they drift the other way as chats move or arrive).
         if ends_list:
-            return start_page.total - start
-        assert last is not None
-        end_page, end_index = last
-        if end_page.total is not None:
-            return start_page.total - start - (end_page.total - (end_page.offset + end_index))
+            by_totals = start_page.total - start
+        else:
+            assert last is not None
+            end_page, end_index = last
+            if end_page.total is None:
+                by_totals = None
+            else:
+                below = end_page.total - (end_page.offset + end_index)
+                by_totals = start_page.total - start - below
+        if by_totals is not None:
+            return by_totals if by_positions is None else max(by_totals, by_positions)
     if totals_sent:
         return None  # wait for pages with totals: positions drift as chats are deleted
-    end = end_of_list if last is None else last[0].offset + last[1]
-    assert end is not None
-    return end - start
+    assert by_positions is not None
+    return by_positions
 
 
 def describe_key(key: int) -> str:

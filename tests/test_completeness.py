@@ -91,6 +91,52 @@ def test_an_unsaid_page_cap_without_totals_is_never_taken_for_the_end_of_the_lis
     assert len(result.chats) == data["chats"] + data.get("untimed_chats", 0)
 
 
+@pytest.mark.parametrize(
+    ("data", "faults", "page_size"),
+    [
+        pytest.param(
+            {"chats": 100, "seed": 2, "nulls_first": False},
+            replace(UNSAID_CAP_NO_TOTALS, page_cap=7, short_page_rate=0.2, messages_per_request=2),
+            20,
+            id="chats moving to the front push the last page's rows into the confirming window",
+        ),
+        pytest.param(
+            {
+                "chats": 223,
+                "seed": 51,
+                "tie_groups": (16, 16),
+                "untimed_chats": 70,
+                "nulls_first": True,
+            },
+            Faults(
+                messages_per_request=1,
+                page_cap=30,
+                report_cap=False,
+                empty_page_rate=0.15,
+                missing_total_rate=1.0,
+                tie_order="request",
+            ),
+            20,
+            id="chats leaving the untimed run at the top shrink its measured size",
+        ),
+    ],
+)
+def test_without_totals_chats_moving_during_the_crawl_neither_end_it_early_nor_go_missing(
+    start_server: ServerFactory,
+    client_for: ClientFactory,
+    data: dict[str, Any],
+    faults: Faults,
+    page_size: int,
+) -> None:
+    server = start_server(**data, faults=faults)
+    client = client_for(server, page_size=page_size, max_concurrency=1, max_retries=8)
+
+    outcome = crawl_or_error(client)
+
+    assert not isinstance(outcome, BlooioIncompleteError), outcome
+    assert_complete(outcome, server)
+
+
 def test_a_tie_that_cannot_be_read_past_without_totals_is_named_in_the_error(
     start_server: ServerFactory, client_for: ClientFactory
 ) -> None:
