@@ -273,18 +273,15 @@ class ChatCrawler:
         return chats
 
     def _untimed_unread(self, active_since: int | None) -> list[str]:
-        """Where chats without a time, listed first, were not all read, by their own count.
+        """Regions where the chats without a time, listed first, were not all read.
 
-        They lead the list, so a page that starts with them and shows the first timed row
-        counts them exactly, from positions alone: ``_timed_start``, measured no later than
-        the last pass's page. None can join them (a chat gets a time, never loses it), so
-        every one there at the end of the crawl was there then; and every one that left
-        them before that page (a message gave it a time) has been read again since, timed,
-        by the passes over what changed. So fewer chats whose newest read has no time than
-        ``_timed_start`` means one was never read, even when the run's gathering stopped
-        early: its size is read off pages taken after some of the chats it counted had left
-        (moved below the run, as new chats do), and with no total or a stale-low one no
-        count catches that.
+        ``_timed_start`` counts them exactly: a page that starts with them shows where the
+        first timed chat stands, no later than the last pass. A chat gains a time and leaves
+        them, and never joins them; those that left were read again, timed, by the passes
+        over what changed. So fewer chats whose newest read has no time than
+        ``_timed_start`` means one was never read. The run's gathering can miss that: it
+        sizes the run from pages read after some of its chats had left, and no total (or
+        a stale-low one) catches it.
         """
         if active_since is not None or not self._keys.nulls_first or not self._timed_start:
             return []
