@@ -393,7 +393,7 @@ class ChatCrawler:
         reported = page.reported_limit
         if reported is not None and 1 <= reported < self._limit:
             self._cap = min(self._cap, max(reported, MIN_CRAWL_PAGE_SIZE))
-        elif page.total is not None and page.offset + len(page) < page.total:
+        elif page.total is not None and page.end < page.total:
             self._short_but_more_follow(page)
         elif page.total is None and page.keys:
             self._learn_cap_from_positions(page)
@@ -519,7 +519,7 @@ class ChatCrawler:
                 self._gather_tie(walk, pages, end_of_list=None)
                 return
             if page.keys and page.last_key >= tau:
-                after = page.offset + len(page) - page.keys.count(tau)
+                after = page.end - page.keys.count(tau)
                 before = None if before is not None and before <= after else before
             else:
                 before = page.offset
@@ -583,7 +583,7 @@ class ChatCrawler:
             return False
         return (
             page.last_key < tau
-            or (page.last_key == tau and self._reaches_end(page))
+            or (page.last_key == tau and self.reaches_end(page))
             or (walk.above_range and page.offset > walk.current.offset)
         )
 
@@ -619,7 +619,7 @@ class ChatCrawler:
             if not page.keys or page.first_key < tau:
                 position = min(position, page.offset)
             elif page.last_key > tau:
-                position = max(position, page.offset + len(page))
+                position = max(position, page.end)
         return position
 
     def _at_end(self, walk: _Walk, pages: dict[int, ChatPage]) -> bool:
@@ -638,7 +638,7 @@ class ChatCrawler:
         """
         current = walk.current
         total = self.total
-        end = current.offset + len(current)
+        end = current.end
         if not self._is_short(current) and (total is None or end < total):
             return False
         if not (self._is_short(current) and current.total == end):
@@ -692,14 +692,14 @@ class ChatCrawler:
                     # page was, holds only them and leaves no room to show what follows.
                     # Read again from the last chat's new position (a new chat at the top
                     # per request still leaves it a row down, so that much is room enough).
-                    shift = confirm.offset + len(confirm) - end
+                    shift = confirm.end - end
                     if shift <= 1:
                         return True
                     offset = end - 2 + shift
                     end += shift
                     continue
                 continue  # read again, for a total
-            if confirm.offset + len(confirm) >= confirm.total:
+            if confirm.end >= confirm.total:
                 return True
             if not same_end:
                 return False  # it ends elsewhere, and its total says more follow
@@ -711,10 +711,9 @@ class ChatCrawler:
     def _is_short(self, page: ChatPage) -> bool:
         return len(page) < min(page.limit, self._cap)
 
-    def _reaches_end(self, page: ChatPage) -> bool:
+    def reaches_end(self, page: ChatPage) -> bool:
         """Whether a page says the list ended within it: short, and its total agrees."""
-        end = page.offset + len(page)
-        return self._is_short(page) and (page.total is None or end >= page.total)
+        return self._is_short(page) and (page.total is None or page.end >= page.total)
 
     # -- ties -----------------------------------------------------------------------------
 
@@ -757,7 +756,7 @@ class ChatCrawler:
                 if below is not None and (below > 0 or page.offset == 0):
                     last = (page, below)
                     break
-                if below is None and self._reaches_end(page):
+                if below is None and self.reaches_end(page):
                     last = (page, len(page))
                     break
                 if below == 0:  # the run moved forward past this window: step back
@@ -859,7 +858,7 @@ class ChatCrawler:
                     break
                 return fresh.total - (fresh.offset + below)
             step = self._cap << attempt
-            if fresh.keys and below is None and not self._reaches_end(fresh):
+            if fresh.keys and below is None and not self.reaches_end(fresh):
                 offset += step // 2  # the boundary moved back
             elif fresh.keys and below is None:
                 return 0  # the list ends above the boundary

@@ -12,13 +12,16 @@ from blooio_dagster.pages import ChatPage
 
 
 class PageGeometry(Protocol):
-    """How far apart a crawl's pages lie, and how many chats one holds at most."""
+    """How far apart a crawl's pages lie, how many chats one holds at most, and whether one
+    ends the list."""
 
     @property
     def step(self) -> int: ...
 
     @property
     def cap(self) -> int: ...
+
+    def reaches_end(self, page: ChatPage) -> bool: ...
 
 
 class Frontier:
@@ -151,8 +154,7 @@ class Frontier:
             return True
         if self._boundary is not None and page.last_key < self._boundary:
             return True
-        short = len(page) < min(page.limit, self._crawler.cap)
-        return short and (page.total is None or page.offset + len(page) >= page.total)
+        return self._crawler.reaches_end(page)
 
     def _extrapolate(self, far: ChatPage) -> float:
         keys = far.timed_keys
@@ -164,4 +166,4 @@ class Frontier:
         if newest == oldest:
             return math.inf
         chats_left = (oldest - self._boundary) * len(keys) / (newest - oldest)
-        return far.offset + len(far) + chats_left + self._crawler.step
+        return far.end + chats_left + self._crawler.step
