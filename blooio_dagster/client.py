@@ -38,9 +38,14 @@ from blooio_dagster.errors import (
     BlooioServerError,
 )
 from blooio_dagster.http import (
+    MAX_BODY_BYTES,
     BodyTooLarge,
+    DeadlineTransport,
+    attempt_deadline,
+    body_cap,
     checked_pagination,
     describe_unexpected_status,
+    environment_proxy,
     read_body,
 )
 from blooio_dagster.messages import (
@@ -62,7 +67,7 @@ from blooio_dagster.messages import (
 from blooio_dagster.pacing import RequestPacer
 from blooio_dagster.pages import PageAnswer
 from blooio_dagster.records import ChatList, Pagination, RecordPage, decode_chats_page
-from blooio_dagster.redaction import hide_in_logs, show_in_logs
+from blooio_dagster.redaction import hide_in_logs, redact, show_in_logs
 from blooio_dagster.retry import (
     backoff_seconds,
     is_retryable_exception,
@@ -209,38 +214,59 @@ def check_base_url(base_url: str) -> None:
 
     It must be an http(s) URL with a host, without user name or password, query string,
     fragment or whitespace (also percent-encoded), and plain http only to a loopback host.
-    Messages never quote a user name, password or query, which may be secrets.
+    Messages show at most the URL's scheme, host, port and path (see :func:`shown_url`),
+    never a user name, password, query or fragment, which may be secrets; a value that is
+    not an http(s) URL at all (an API key put in BLOOIO_BASE_URL by mistake) is not shown.
     """
     example = f"such as {DEFAULT_BASE_URL}"
     try:
         parts = urlsplit(base_url) if isinstance(base_url, str) else None
+        hostname = parts.hostname if parts is not None else None
     except ValueError:  # for example an unclosed IPv6 bracket
-        parts = None
+        parts, hostname = None, None
     if parts is not None and "@" in parts.netloc:
         raise BlooioConfigError(
             "base_url must not contain a user name or password (user:password@host); Blooio "
             f"authenticates with the API key alone. Remove them from base_url, {example}."
         )
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BlooioConfigError(f"base_url must be an http(s) URL {example}, got {base_url!r}.")
+    if parts is None or parts.scheme not in ("http", "https") or not hostname:
+        got = "a value that is not one (not shown, as it may be a secret)"
+        if not isinstance(base_url, str):
+            got = f"a {type(base_url).__name__}"
+        raise BlooioConfigError(f"base_url must be an http(s) URL {example}, got {got}.")
+    shown = shown_url(base_url)
     for mark, part in (("?", "a query string"), ("#", "a fragment")):
         if mark in base_url:
             raise BlooioConfigError(
-                f"base_url must not have {part} ('{mark}...'); got one after "
-                f"{base_url.split(mark, 1)[0]!r}. The client adds its own query parameters; "
-                f"give only the API root, {example}."
+                f"base_url must not have {part} ('{mark}...'); got one after {shown!r} (not "
+                "shown). The client adds its own query parameters; give only the API root, "
+                f"{example}."
             )
     if any(ch.isspace() for ch in unquote(base_url)):
         raise BlooioConfigError(
             f"base_url must not contain spaces or other whitespace (also not encoded as %20), "
-            f"got {base_url!r}. Remove them; often a stray space or newline was copied with it."
+            f"got {shown!r}. Remove them; often a stray space or newline was copied with it."
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not _is_loopback(hostname):
         raise BlooioConfigError(
-            f"base_url {base_url!r} uses plain http to {parts.hostname}, which would send the "
+            f"base_url {shown!r} uses plain http to {hostname}, which would send the "
             "API key in clear text. Use https, or http only to a loopback address (127.0.0.1, "
             "localhost, ::1) such as the bundled test server."
         )
+
+
+def shown_url(url: str) -> str:
+    """``url`` as errors may show it: scheme, host, port and path only (no user name,
+    password, query or fragment); empty when it cannot be parsed."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    if not parts.scheme or not parts.hostname:
+        return ""
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}{f':{port}' if port is not None else ''}{parts.path}"
 
 
 def _is_loopback(host: str) -> bool:
@@ -324,6 +350,14 @@ class BlooioClient:
         # Kept out of httpx's and httpcore's logs until close() (or garbage collection).
         hide_in_logs(self._api_key)
         self._show_key_in_logs = weakref.finalize(self, show_in_logs, self._api_key)
+        limits = httpx.Limits(
+            max_connections=max_concurrency, max_keepalive_connections=max_concurrency
+        )
+        if transport is None:
+            # Given explicitly, so that httpx adds no proxies of its own from the
+            # environment: plain http (loopback only) never goes through one, https keeps
+            # the one HTTPS_PROXY/ALL_PROXY set (unless NO_PROXY names the host).
+            transport = DeadlineTransport(limits=limits, proxy=environment_proxy(base_url))
         self._http = httpx.Client(
             base_url=base_url,
             headers={
@@ -332,10 +366,9 @@ class BlooioClient:
                 "User-Agent": USER_AGENT,
             },
             timeout=self.timeout,
-            limits=httpx.Limits(
-                max_connections=max_concurrency, max_keepalive_connections=max_concurrency
-            ),
+            limits=limits,
             transport=transport,
+            trust_env=False,
         )
 
     def __repr__(self) -> str:
@@ -657,6 +690,7 @@ class BlooioClient:
             params["q"] = q
         payload, headers = self._get_answer("/chats", params, retries=retries, offset=offset)
         _check_chats_page(payload, offset)
+        _check_row_count(len(payload["chats"]), limit, offset)
         return payload, _server_time(headers)
 
     def _crawl_page(
@@ -673,6 +707,7 @@ class BlooioClient:
         server_time = _server_time(headers)
         if not isinstance(page, RecordPage):  # kept as sent, after the usual checks
             _check_chats_page(page, offset)
+            _check_row_count(len(page["chats"]), limit, offset)
             pagination = page.get("pagination") or {}
             total, reported = pagination.get("total"), pagination.get("limit")
             return PageAnswer(
@@ -681,6 +716,7 @@ class BlooioClient:
                 limit=reported if type(reported) is int else None,
                 server_time=server_time,
             )
+        _check_row_count(len(page.chats), limit, offset)
         for index, record in enumerate(page.chats):
             if not record.id:
                 raise BlooioResponseError(
@@ -725,33 +761,34 @@ class BlooioClient:
     ) -> tuple[Any, httpx.Headers]:
         """GET ``path``, with pacing and retries: its decoded JSON and the response headers.
 
-        Raises BlooioError.
+        Raises BlooioError, and only that, never chained to another exception (whose text
+        might quote the key or a malformed response): every message is redacted.
 
-        Only HTTP 200 is success. Each attempt must deliver its whole body within
-        ``timeout`` seconds and under :data:`~blooio_dagster.http.MAX_BODY_BYTES`. ``decode``
-        turns the body into the value returned; a ``ValueError`` from it (a body cut off) is
-        retried like a failed request.
+        Only HTTP 200 is success. Each attempt, response head and body, must arrive within
+        ``timeout`` seconds, and the body under :func:`~blooio_dagster.http.body_cap` of the
+        ``limit`` asked for. ``decode`` turns the body into the value returned; a
+        ``ValueError`` from it (a body cut off) is retried like a failed request, a body
+        nested too deep to decode is refused.
         """
         attempts = self.max_retries + 1
         shown = _without_chat_id(path)
         where = f"{shown} (offset {offset})" if offset is not None else shown
+        cap = body_cap(params.get("limit"))
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             started = time.monotonic()
             with self._pacer.slot() as sent_at:
-                try:
-                    response, body = self._fetch(path, params)
-                except httpx.TransportError as exc:
+                fetched = self._attempt(path, params, cap)
+                if isinstance(fetched, _Failure) and not fetched.too_large:
                     self._pacer.record_failure(sent_at)
-                    if not is_retryable_exception(exc) or last:
-                        raise BlooioConnectionError(
-                            attempts, self.base_url, self._redact(_describe(exc))
-                        ) from None
-                    failure, wait = _describe(exc), backoff_seconds(attempt)
-                    response, body = None, b""
-                except BodyTooLarge as exc:
-                    raise BlooioResponseError(str(exc), path, offset) from None
-            if response is not None:
+            if isinstance(fetched, _Failure):
+                if fetched.too_large:
+                    raise BlooioResponseError(fetched.description, path, offset)
+                if not fetched.retryable or last:
+                    raise fetched.error(attempts, self.base_url, path, offset)
+                failure, wait = fetched.description, backoff_seconds(attempt)
+            else:
+                response, body = fetched
                 logger.debug(
                     "GET %s -> %s in %.3fs", where, response.status_code, time.monotonic() - started
                 )
@@ -783,17 +820,24 @@ class BlooioClient:
                     raise BlooioResponseError(problem, path, offset)
                 else:
                     self._pacer.record_success(sent_at)
-                    try:
-                        return decode(body), response.headers
-                    except ValueError:
-                        if last:
-                            raise BlooioResponseError(
-                                f"the body is not valid JSON ({len(body)} bytes; "
-                                f"cut off?) on all {attempts} attempts",
-                                path,
-                                offset,
-                            ) from None
-                        failure, wait = "a body that is not valid JSON", backoff_seconds(attempt)
+                    decoded = _decoded(decode, body)
+                    if not isinstance(decoded, _Undecodable):
+                        return decoded, response.headers
+                    if decoded.too_deep:
+                        raise BlooioResponseError(
+                            f"the body nests JSON deeper than can be decoded ({len(body):,} "
+                            "bytes); no Blooio page does",
+                            path,
+                            offset,
+                        )
+                    if last:
+                        raise BlooioResponseError(
+                            f"the body is not valid JSON ({len(body)} bytes; "
+                            f"cut off?) on all {attempts} attempts",
+                            path,
+                            offset,
+                        )
+                    failure, wait = "a body that is not valid JSON", backoff_seconds(attempt)
             if retries is not None:
                 retries.add()
             logger.warning(
@@ -807,12 +851,34 @@ class BlooioClient:
             time.sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _fetch(self, path: str, params: dict[str, str | int]) -> tuple[httpx.Response, bytes]:
-        """One attempt: the response and its whole body, all within ``timeout`` seconds."""
+    def _attempt(
+        self, path: str, params: dict[str, str | int], cap: int
+    ) -> tuple[httpx.Response, bytes] | _Failure:
+        """One attempt, its failure returned rather than raised, so that the error made of
+        it is raised outside this ``except`` and carries no exception whose text quotes
+        the key."""
+        try:
+            return self._fetch(path, params, cap)
+        except BodyTooLarge as exc:
+            return _Failure(str(exc), retryable=False, too_large=True)
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+            return _Failure(
+                self._redact(_describe(exc)),
+                retryable=is_retryable_exception(exc),
+                decoding=isinstance(exc, httpx.DecodingError),
+            )
+
+    def _fetch(
+        self, path: str, params: dict[str, str | int], cap: int = MAX_BODY_BYTES
+    ) -> tuple[httpx.Response, bytes]:
+        """One attempt: the response and its whole body, head and body within ``timeout``
+        seconds (see :class:`~blooio_dagster.http.DeadlineTransport`)."""
         deadline = time.monotonic() + self.timeout
         try:
-            with self._http.stream("GET", path, params=params) as response:
-                return response, read_body(response, deadline=deadline, timeout=self.timeout)
+            with attempt_deadline(deadline, self.timeout):
+                with self._http.stream("GET", path, params=params) as response:
+                    body = read_body(response, deadline=deadline, timeout=self.timeout, cap=cap)
+                    return response, body
         except RuntimeError:
             if self._http.is_closed:
                 raise _closed_error() from None
@@ -822,9 +888,13 @@ class BlooioClient:
         """The API's ``message`` and ``code`` from an error body, or a short text excerpt."""
         try:
             payload = json.loads(body)
-        except ValueError:
-            text = body.decode("utf-8", errors="replace").strip()[:200]
-            return (self._redact(text) or None), None
+        except (ValueError, RecursionError):
+            payload = _NOT_JSON
+        if payload is _NOT_JSON:
+            # Redacted before it is cut, so that no part of a key echoed near the cut is left.
+            excerpt = body[: _EXCERPT_CHARS * 4 + 4 * len(self._api_key)]
+            text = self._redact(excerpt.decode("utf-8", errors="replace").strip())
+            return (text[:_EXCERPT_CHARS].strip() or None), None
         if not isinstance(payload, dict):
             return None, None
         message, code = payload.get("message"), payload.get("code")
@@ -834,11 +904,56 @@ class BlooioClient:
         )
 
     def _redact(self, text: str) -> str:
-        # A misbehaving proxy may echo request headers into a body we quote.
-        return text.replace(self._api_key, "[redacted]")
+        # A misbehaving proxy may echo request headers into a body or an error we quote.
+        return redact(text, self._api_key)
 
 
-def _describe(exc: httpx.TransportError) -> str:
+#: How much of an error body that is not JSON an error quotes.
+_EXCERPT_CHARS = 200
+_NOT_JSON = object()
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """An attempt that failed before a status could be read, described (redacted)."""
+
+    description: str
+    retryable: bool
+    too_large: bool = False
+    decoding: bool = False
+
+    def error(self, attempts: int, base_url: str, path: str, offset: int | None) -> BlooioError:
+        if self.decoding:
+            return BlooioResponseError(
+                f"the body does not decode as its headers declare ({self.description}) on "
+                f"{_plural(attempts, 'attempt')}",
+                path,
+                offset,
+            )
+        return BlooioConnectionError(attempts, base_url, self.description)
+
+
+@dataclass(frozen=True)
+class _Undecodable:
+    too_deep: bool
+
+
+def _decoded(decode: Callable[[bytes], Any], body: bytes) -> Any:
+    """``decode(body)``, or why it could not be decoded (returned, not raised: an error
+    raised in an ``except`` would carry the decoder's exception along)."""
+    try:
+        return decode(body)
+    except ValueError:
+        return _Undecodable(too_deep=False)
+    except RecursionError:
+        return _Undecodable(too_deep=True)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def _describe(exc: Exception) -> str:
     detail = str(exc)
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
@@ -911,10 +1026,32 @@ def _raise_for_first_bad_chat(chats: list[Any], bad: Callable[[str], BlooioRespo
             raise bad(f"chats[{index}] must be an object, got {type(chat).__name__}")
         chat_id = chat.get("id")
         if not isinstance(chat_id, str) or not chat_id:
-            raise bad(f"chats[{index}] has no string 'id' (got {chat_id!r})")
+            got = repr(chat_id) if chat_id in (None, "") else f"a {type(chat_id).__name__}"
+            raise bad(f"chats[{index}] has no string 'id' (got {got})")
         moment = chat.get("last_message_time")
         if type(moment) not in _WHOLE_OR_NULL:
+            # The chat is named by its position only: its id is a customer's number or email.
             raise bad(
-                f"chats[{index}] ('{chat_id}') has last_message_time {moment!r}; "
+                f"chats[{index}] has last_message_time {_shape(moment)}; "
                 "expected epoch milliseconds"
             )
+
+
+def _shape(value: Any) -> str:
+    """A value for an error: numbers and literals as they are, anything else by its type
+    (text may be a customer's name or number)."""
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def _check_row_count(rows: int, limit: int, offset: int) -> None:
+    """Refuse a page with more rows than ``limit`` asked for: no honest API sends one, and
+    reading on would hold all of them in memory."""
+    if rows > limit:
+        raise BlooioResponseError(
+            f"the page has {_plural(rows, 'chat')} where limit={limit} asked for at most "
+            f"{_plural(limit, 'chat')}; a page larger than asked for is refused",
+            "/chats",
+            offset,
+        )

@@ -1,10 +1,16 @@
-"""Keeping API keys out of what httpx and httpcore log.
+"""Keeping API keys and chat ids out of what this package, httpx and httpcore log.
 
 At DEBUG, httpcore logs every response's headers (``receive_response_headers.complete
 return_value=(..., [(b'Header', b'value'), ...])``), so a proxy that echoes ``Authorization``
-into a response header would put the key in the logs. While a client holding a key is open,
-:func:`hide_in_logs` has a filter replace the key with ``[redacted]`` in every record of
-those loggers, before any handler sees it.
+into a response header would put the key in the logs; an exception's text (a malformed header
+line, say) may quote it too. While a client holding a key is open, :func:`hide_in_logs` has a
+filter replace the key with ``[redacted]`` in every record of those loggers and of the
+``blooio_dagster`` logger, before any handler sees it. Any run of 8 or more characters of the
+key counts as the key, so a key cut off in a quoted excerpt is hidden as well.
+
+httpx logs each request's URL at INFO, and a chat's messages live under
+``/chats/{chat_id}``: a customer's number or email. The filter replaces such ids (and the
+search term ``q``) with :func:`chat_ref`, the same short hash errors use.
 
 A filter on a logger sees only the records logged through that very logger, not those its
 children propagate to it, so the filter is attached to each logger httpx and httpcore use.
@@ -12,8 +18,11 @@ children propagate to it, so the filter is attached to each logger httpx and htt
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import threading
+from urllib.parse import unquote
 
 #: Every logger httpx and httpcore write to (httpcore names one per module).
 HTTP_LOGGERS = (
@@ -25,7 +34,21 @@ HTTP_LOGGERS = (
     "httpcore.proxy",
     "httpcore.socks",
 )
+#: The package's own logger, filtered like the HTTP loggers: its messages may quote exceptions.
+PACKAGE_LOGGER = "blooio_dagster"
 REDACTED = "[redacted]"
+#: The shortest run of a secret's characters that is hidden (a whole secret is always hidden).
+MIN_SECRET_RUN = 8
+
+
+def chat_ref(chat_id: str) -> str:
+    """A short stable stand-in for a chat id in errors and logs: ``sha256:`` and the first
+    8 hex digits of the SHA-256 of the id (a customer's number or email stays private).
+
+    To find the chat an error names, compare with ``chat_ref`` of the ids you hold.
+    """
+    digest = hashlib.sha256(chat_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"sha256:{digest[:8]}"
 
 
 class _SecretFilter(logging.Filter):
@@ -57,7 +80,7 @@ class _SecretFilter(logging.Filter):
     def _update(self) -> None:
         # Attached exactly while some secret is held (addFilter and removeFilter are idempotent).
         self._needles = _needles(self._holders)
-        for name in HTTP_LOGGERS:
+        for name in (*HTTP_LOGGERS, PACKAGE_LOGGER):
             if self._holders:
                 logging.getLogger(name).addFilter(self)
             else:
@@ -71,9 +94,12 @@ class _SecretFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a malformed record is the logging call's problem, not ours
             return True
-        redacted = _replace(message, needles)
+        redacted = _hide_chat_ids(_replace(message, needles))
         if redacted != message:
             record.msg, record.args = redacted, ()
+        if record.exc_info and not record.exc_text:
+            # Formatted here, as a handler would, so that the traceback it shows is redacted.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
         for attribute in ("exc_text", "stack_info"):
             text = getattr(record, attribute, None)
             if text:
@@ -93,17 +119,53 @@ def _needles(holders: dict[str, int]) -> tuple[str, ...]:
 
 
 def _replace(text: str, needles: tuple[str, ...]) -> str:
+    """``text`` with every run of ``MIN_SECRET_RUN`` or more characters of a needle hidden."""
     for needle in needles:
-        if needle in text:
+        if len(needle) < MIN_SECRET_RUN:
             text = text.replace(needle, REDACTED)
+            continue
+        runs = {needle[i : i + MIN_SECRET_RUN] for i in range(len(needle) - MIN_SECRET_RUN + 1)}
+        if not any(run in text for run in runs):
+            continue
+        hidden = [False] * len(text)
+        for start in range(len(text) - MIN_SECRET_RUN + 1):
+            if text[start : start + MIN_SECRET_RUN] in runs:
+                hidden[start : start + MIN_SECRET_RUN] = [True] * MIN_SECRET_RUN
+        pieces: list[str] = []
+        for start, char in enumerate(text):
+            if not hidden[start]:
+                pieces.append(char)
+            elif start == 0 or not hidden[start - 1]:
+                pieces.append(REDACTED)
+        text = "".join(pieces)
     return text
+
+
+def redact(text: str, secret: str) -> str:
+    """``text`` with ``secret``, and every run of 8 or more of its characters, hidden."""
+    return _replace(text, _needles({secret: 1}))
+
+
+# A chat id in a request URL: the path segment after /chats/, up to a slash, query or quote
+# (the package's own placeholder, ``{chat_id}``, is left alone).
+_CHAT_IN_URL = re.compile(r"(/chats/)(?!sha256:)([^/?#{}\s\"'<>]+)")
+# The search term of GET /chats, which may be a customer's name or number.
+_SEARCH_IN_URL = re.compile(r"([?&]q=)[^&#\s\"'<>]*")
+
+
+def _hide_chat_ids(text: str) -> str:
+    if "/chats/" not in text and "q=" not in text:
+        return text
+    text = _CHAT_IN_URL.sub(lambda m: m.group(1) + chat_ref(unquote(m.group(2))), text)
+    return _SEARCH_IN_URL.sub(lambda m: m.group(1) + "[hidden]", text)
 
 
 _FILTER = _SecretFilter()
 
 
 def hide_in_logs(secret: str) -> None:
-    """Redact ``secret`` from httpx's and httpcore's log records until :func:`show_in_logs`.
+    """Redact ``secret`` from the package's, httpx's and httpcore's log records (and hide
+    chat ids in the URLs they log) until :func:`show_in_logs`.
 
     Calls are counted per secret: two clients with one key keep it hidden until both let go.
     """

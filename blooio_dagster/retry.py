@@ -1,7 +1,8 @@
 """When to retry a Blooio request, and how long to wait before the next attempt.
 
-Kept in one place so the rule is easy to audit: connection errors, timeouts, 408, 429 and
-5xx are transient; every other 4xx is the caller's mistake and is never retried.
+Kept in one place so the rule is easy to audit: connection errors, timeouts, protocol errors,
+bodies cut off or not decodable, 408, 429 and 5xx are transient; every other 4xx is the
+caller's mistake and is never retried.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ def is_retryable_status(status_code: int) -> bool:
 
 
 def is_retryable_exception(exc: BaseException) -> bool:
-    """Whether a transport failure is worth another attempt: connection errors and timeouts.
+    """Whether a failure while sending or reading a response is worth another attempt.
 
-    ``httpx.TransportError`` covers refused and reset connections, timeouts and a server
-    that closed the connection mid-response; ``httpx.InvalidURL``-style errors are not
-    transport errors and fail at once.
+    ``httpx.TransportError`` covers refused and reset connections, timeouts, a server that
+    closed the connection mid-response and malformed heads (protocol errors);
+    ``httpx.DecodingError`` a body that does not decode as its ``Content-Encoding`` says
+    (a proxy or server fault that the next attempt may not repeat). Every other error
+    (``httpx.InvalidURL``, a stream used wrongly) fails at once.
     """
-    return isinstance(exc, httpx.TransportError)
+    return isinstance(exc, httpx.TransportError | httpx.DecodingError)
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
