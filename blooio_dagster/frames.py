@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any, cast
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -22,6 +21,7 @@ from msgspec import UNSET, UnsetType
 from blooio_dagster._gc import collector_paused
 from blooio_dagster.errors import BlooioResponseError
 from blooio_dagster.records import ChatList, record_columns
+from blooio_dagster.redaction import chat_ref
 
 STRING = "string"
 INTEGER = "Int64"
@@ -338,7 +338,8 @@ def _objects(chats: Sequence[dict[str, Any]], values: list[Any], field: str) -> 
             (c, v) for c, v in zip(chats, values, strict=True) if not isinstance(v, dict | None)
         )
         raise BlooioResponseError(
-            f"chat {chat.get('id')!r} has {field} = {bad!r}; expected an object or null",
+            f"chat {_chat_name(chat.get('id'))} has {field} = a {type(bad).__name__}; "
+            "expected an object or null",
             "/chats",
         )
     return [value or _EMPTY for value in values]
@@ -411,12 +412,29 @@ def _bad_value(
             _typed([value], column.dtype)
         except (TypeError, ValueError, OverflowError):
             field = ".".join(column.source)
+            shown = f"a {type(value).__name__}" if field in _PRIVATE_CHAT_FIELDS else repr(value)
             return BlooioResponseError(
-                f"chat {chat.get('id')!r} has {field} = {value!r}, which does not fit column "
-                f"{column.name} ({column.dtype}): {exc}",
+                f"chat {_chat_name(chat.get('id'))} has {field} = {shown}, which does not fit "
+                f"column {column.name} ({column.dtype}): {exc}",
                 "/chats",
             )
     return BlooioResponseError(f"column {column.name} could not be built: {exc}", "/chats")
+
+
+#: Chat fields that hold a customer's name, number, email or words: errors show their type only.
+_PRIVATE_CHAT_FIELDS = {
+    "id",
+    "group_name",
+    "contact.name",
+    "contact.identifier",
+    "last_message.text",
+}
+
+
+def _chat_name(chat_id: object) -> str:
+    """A chat as errors name it: by :func:`~blooio_dagster.redaction.chat_ref`, never by its
+    id (a customer's number or email), since errors reach Dagster's event log."""
+    return chat_ref(chat_id) if isinstance(chat_id, str) else "without a string id"
 
 
 def conform(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
@@ -489,9 +507,9 @@ def messages_to_frame(messages_by_chat: Mapping[str, Sequence[dict[str, Any]]]) 
             raise TypeError(f"chat ids must be non-empty strings, got {chat_id!r}")
         if not isinstance(chat_messages, list | tuple):
             raise BlooioResponseError(
-                f"the messages of chat {chat_id!r} are {type(chat_messages).__name__}; "
-                "expected a list",
-                _messages_path(chat_id),
+                f"the messages of chat {_chat_name(chat_id)} are "
+                f"{type(chat_messages).__name__}; expected a list",
+                _MESSAGES_PATH,
             )
         chat_ids.append(chat_id)
         counts.append(len(chat_messages))
@@ -501,9 +519,9 @@ def messages_to_frame(messages_by_chat: Mapping[str, Sequence[dict[str, Any]]]) 
         if not set(map(type, messages)) <= {dict}:
             index = next(i for i, m in enumerate(messages) if not isinstance(m, dict))
             raise BlooioResponseError(
-                f"message {index - _chat_start(counts, index)} of chat {chats[index]!r} is "
-                f"{type(messages[index]).__name__}; expected an object",
-                _messages_path(chats[index]),
+                f"message {index - _chat_start(counts, index)} of chat {_chat_name(chats[index])} "
+                f"is {type(messages[index]).__name__}; expected an object",
+                _MESSAGES_PATH,
             )
         rows = [tuple(map(m.get, _MESSAGE_FIELDS)) for m in messages]
         by_field: dict[str, list[Any]] = (
@@ -575,8 +593,8 @@ def _message_column(
         # A customer's words and addresses stay out of errors, which reach Dagster's event log.
         shown = f"a {type(value).__name__}" if field in _PRIVATE_FIELDS else repr(value)
         return BlooioResponseError(
-            f"{message} of chat {chats[index]!r} has {field} = {shown}; {problem}",
-            _messages_path(chats[index]),
+            f"{message} of chat {_chat_name(chats[index])} has {field} = {shown}; {problem}",
+            _MESSAGES_PATH,
         )
 
     if field == "attachments":
@@ -617,8 +635,8 @@ def _chat_start(counts: list[int], index: int) -> int:
     return int(starts[position])
 
 
-def _messages_path(chat_id: str) -> str:
-    return f"/chats/{quote(chat_id, safe='')}/messages"
+#: The path errors name: the chat's id stays out of them (see :func:`_chat_name`).
+_MESSAGES_PATH = "/chats/{chat_id}/messages"
 
 
 def _one_row_per_message(frame: pd.DataFrame) -> pd.DataFrame:
@@ -649,7 +667,7 @@ def _one_row_per_message(frame: pd.DataFrame) -> pd.DataFrame:
         # The differing values are not shown: they may be a customer's texts.
         raise BlooioResponseError(
             f"message {message_id!r} appears twice with different {', '.join(differ)} "
-            f"(in chat {first['chat_id']!r} and chat {second['chat_id']!r})",
-            _messages_path(str(first["chat_id"])),
+            f"(in chat {_chat_name(first['chat_id'])} and chat {_chat_name(second['chat_id'])})",
+            _MESSAGES_PATH,
         )
     return frame[~frame["message_id"].duplicated()]

@@ -9,7 +9,7 @@ from types import FrameType
 from typing import Any
 
 import dagster as dg
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from blooio_dagster.client import (
     DEFAULT_BASE_URL,
@@ -42,6 +42,11 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     checked when definitions load; settings from environment variables when the resource
     starts, each error naming its field.
     """
+
+    # Pydantic's errors repeat the value they refuse: a base URL with a password, token or key
+    # in it would reach the error, and Dagster's event log. The messages here name the field
+    # and the problem instead.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     api_key: str = Field(
         repr=False,

@@ -31,6 +31,7 @@ from blooio_dagster.frames import (
 )
 from blooio_dagster.metrics import current_chats_frame, summary_figures
 from blooio_dagster.records import ChatList, RecordPage, decode_chats_page
+from blooio_dagster.redaction import chat_ref
 from blooio_dagster.reply_times import reply_times_frame
 
 FETCHED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -137,7 +138,7 @@ def test_no_chats_give_the_same_columns_and_dtypes() -> None:
         ("last_message_time", 1.5, "last_message_time = 1.5"),
         ("is_group", "no", "is_group = 'no'"),
         ("type", 7, "type = 7"),
-        ("contact", "ct_1", "contact = 'ct_1'; expected an object or null"),
+        ("contact", "Ana Lopez", "contact = a str; expected an object or null"),
     ],
 )
 def test_a_value_of_the_wrong_type_names_chat_field_and_column(
@@ -148,8 +149,10 @@ def test_a_value_of_the_wrong_type_names_chat_field_and_column(
     with pytest.raises(BlooioResponseError) as caught:
         chats_to_frame(chats, fetched_at=FETCHED)
 
-    assert "'+1555000002'" in str(caught.value)
+    assert chat_ref("+1555000002") in str(caught.value)
+    assert "1555000002" not in str(caught.value)
     assert message in str(caught.value)
+    assert "Ana Lopez" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -169,7 +172,7 @@ def test_epoch_ms_beyond_datetime64_ns_names_chat_field_and_value(field: str, va
         chats_to_frame(chats, fetched_at=FETCHED)
 
     message = str(caught.value)
-    assert f"chat '+1555000002' has {field} = {value}" in message
+    assert f"chat {chat_ref('+1555000002')} has {field} = {value}" in message
     assert "outside the range datetime64[ns] can hold (years 1677 to 2262)" in message
 
 
@@ -377,23 +380,23 @@ def test_one_id_for_two_different_messages_is_refused_without_showing_texts() ->
 
     text = str(caught.value)
     assert "message 'msg_1' appears twice with different chat_id, time_sent, text" in text
-    assert "in chat 'a' and chat 'b'" in text
+    assert f"in chat {chat_ref('a')} and chat {chat_ref('b')}" in text
     assert "secret" not in text
 
 
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"message_id": None}, "a message of chat 'c' has message_id = None; it is required"),
+        ({"message_id": None}, "a message of chat {c} has message_id = None; it is required"),
         ({"message_id": ""}, "has message_id = ''; it is required"),
-        ({"direction": None}, "message 'msg_2' of chat 'c' has direction = None; it is required"),
+        ({"direction": None}, "message 'msg_2' of chat {c} has direction = None; it is required"),
         ({"direction": "sideways"}, "has direction = 'sideways'; expected inbound or outbound"),
-        ({"time_sent": "2026-11-20"}, "message 'msg_2' of chat 'c' has time_sent = '2026-11-20'"),
+        ({"time_sent": "2026-11-20"}, "message 'msg_2' of chat {c} has time_sent = '2026-11-20'"),
         ({"time_sent": 1.5}, "has time_sent = 1.5; expected epoch ms"),
         ({"time_delivered": 10**30}, "outside the range datetime64[ns] can hold"),
         ({"status": 3}, "has status = 3; expected text"),
         ({"attachments": "a.png"}, "has attachments = 'a.png'; expected a list"),
-        ({"text": ["Hola"]}, "message 'msg_2' of chat 'c' has text = a list; expected text"),
+        ({"text": ["Hola"]}, "message 'msg_2' of chat {c} has text = a list; expected text"),
         ({"sender": {"phone": "+15551234567"}}, "has sender = a dict; expected text"),
     ],
 )
@@ -403,18 +406,18 @@ def test_a_bad_message_names_chat_message_and_field(changes: dict[str, Any], exp
     with pytest.raises(BlooioResponseError) as caught:
         messages_to_frame({"ok": [message("msg_1", "inbound", T0)], "c": [bad]})
 
-    assert expected in str(caught.value)
-    assert "GET /chats/c/messages" in str(caught.value)
+    assert expected.replace("{c}", chat_ref("c")) in str(caught.value)
+    assert "GET /chats/{chat_id}/messages" in str(caught.value)
     assert "Hola" not in str(caught.value)
     assert "+15551234567" not in str(caught.value)
 
 
 def test_malformed_containers_are_refused() -> None:
-    with pytest.raises(BlooioResponseError, match=r"message 1 of chat '\+1 555' is str"):
+    with pytest.raises(BlooioResponseError, match=f"message 1 of chat {chat_ref('+1 555')} is str"):
         messages_to_frame({"+1 555": [message("msg_1", "inbound", T0), "msg_2"]})  # type: ignore[list-item]
-    with pytest.raises(BlooioResponseError, match="GET /chats/%2B1%20555/messages"):
+    with pytest.raises(BlooioResponseError, match=r"GET /chats/\{chat_id\}/messages"):
         messages_to_frame({"+1 555": [message("msg_1", "inbound", T0), "msg_2"]})  # type: ignore[list-item]
-    with pytest.raises(BlooioResponseError, match="the messages of chat 'c' are dict"):
+    with pytest.raises(BlooioResponseError, match=f"the messages of chat {chat_ref('c')} are dict"):
         messages_to_frame({"c": {"messages": []}})  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="must map each chat id to its list of messages"):
         messages_to_frame([message("msg_1", "inbound", T0)])  # type: ignore[arg-type]
