@@ -67,7 +67,7 @@ from blooio_dagster.messages import (
 from blooio_dagster.pacing import RequestPacer
 from blooio_dagster.pages import PageAnswer
 from blooio_dagster.records import ChatList, Pagination, RecordPage, decode_chats_page
-from blooio_dagster.redaction import hide_in_logs, redact, show_in_logs
+from blooio_dagster.redaction import REDACTED, hide_in_logs, redact, show_in_logs
 from blooio_dagster.retry import (
     backoff_seconds,
     is_retryable_exception,
@@ -894,7 +894,11 @@ class BlooioClient:
             # Redacted before it is cut, so that no part of a key echoed near the cut is left.
             excerpt = body[: _EXCERPT_CHARS * 4 + 4 * len(self._api_key)]
             text = self._redact(excerpt.decode("utf-8", errors="replace").strip())
-            return (text[:_EXCERPT_CHARS].strip() or None), None
+            end = _EXCERPT_CHARS
+            marker = text.find(REDACTED, max(0, end - len(REDACTED) + 1))
+            if 0 <= marker < end:  # cut after the marker, not inside it
+                end = marker + len(REDACTED)
+            return (text[:end].strip() or None), None
         if not isinstance(payload, dict):
             return None, None
         message, code = payload.get("message"), payload.get("code")

@@ -82,9 +82,9 @@ class RawServer:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._listener.close()
         for thread in list(self._threads):
             thread.join(timeout=10)
+        self._listener.close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -98,11 +98,16 @@ class RawServer:
         self.stop()
 
     def _accept(self) -> None:
+        # Polled: closing a socket does not wake a thread blocked in accept() on Linux.
+        self._listener.settimeout(0.05)
         while not self._stopping.is_set():
             try:
                 sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:  # closed by stop()
                 return
+            sock.settimeout(None)
             thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
             with self._lock:
                 self._threads.append(thread)
