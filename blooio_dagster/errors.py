@@ -1,14 +1,35 @@
 """Every error the Blooio client raises, under one base class.
 
 None of these messages ever contains the API key: they are built from the status, the
-API's own error body, the request path and the query, never from request headers.
+API's own error body, the request path and the query, never from request headers; and
+whatever a server sent that they quote, any key an open client holds is hidden in their
+text and attributes (see :func:`~blooio_dagster.redaction.redact_held`).
 """
 
 from __future__ import annotations
 
+from typing import overload
+
+from blooio_dagster.redaction import redact_held
+
+
+@overload
+def _clean(text: str) -> str: ...
+
+
+@overload
+def _clean(text: None) -> None: ...
+
+
+def _clean(text: str | None) -> str | None:
+    return None if text is None else redact_held(text)
+
 
 class BlooioError(Exception):
     """Base class of every error raised by blooio-dagster's Blooio client."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(_clean(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class BlooioConfigError(BlooioError, ValueError):
@@ -20,7 +41,7 @@ class BlooioAuthError(BlooioError):
 
     def __init__(self, status_code: int, api_message: str | None) -> None:
         self.status_code = status_code
-        self.api_message = api_message
+        self.api_message = api_message = _clean(api_message)
         if status_code == 401:
             what = "Blooio rejected the API key (HTTP 401: missing or invalid)."
         else:
@@ -45,8 +66,8 @@ class BlooioRequestError(BlooioError):
         base_url: str | None = None,
     ) -> None:
         self.status_code = status_code
-        self.api_message = api_message
-        self.api_code = api_code
+        self.api_message = api_message = _clean(api_message)
+        self.api_code = api_code = _clean(api_code)
         self.path = path
         code = f", code {api_code!r}" if api_code else ""
         said = api_message or "no message"
@@ -95,7 +116,7 @@ class BlooioServerError(BlooioError):
     def __init__(self, status_code: int, attempts: int, api_message: str | None, path: str) -> None:
         self.status_code = status_code
         self.attempts = attempts
-        self.api_message = api_message
+        self.api_message = api_message = _clean(api_message)
         self.path = path
         said = f": {api_message}" if api_message else ""
         super().__init__(
@@ -110,6 +131,7 @@ class BlooioConnectionError(BlooioError):
     def __init__(self, attempts: int, base_url: str, cause: str) -> None:
         self.attempts = attempts
         self.base_url = base_url
+        cause = _clean(cause)
         super().__init__(
             f"Could not reach Blooio at {base_url} after {attempts} attempts ({cause}). Check "
             "the network and base_url (BLOOIO_BASE_URL), or raise timeout."
@@ -120,7 +142,7 @@ class BlooioResponseError(BlooioError):
     """Blooio answered with something that is not the documented response shape."""
 
     def __init__(self, problem: str, path: str, offset: int | None = None) -> None:
-        self.problem = problem
+        self.problem = problem = _clean(problem)
         self.path = path
         self.offset = offset
         where = f" at offset {offset}" if offset is not None else ""
@@ -156,7 +178,7 @@ class BlooioIncompleteError(BlooioError):
         unique_chats: int | None = None,
         regions: tuple[str, ...] = (),
     ) -> None:
-        self.problem = problem
+        self.problem = problem = _clean(problem)
         self.missing = missing
         self.expected = expected
         self.unique_chats = unique_chats
@@ -186,7 +208,7 @@ class BlooioIncompleteMessagesError(BlooioIncompleteError):
     """
 
     def __init__(self, problem: str, *, chat_id: str | None = None) -> None:
-        self.problem = problem
+        self.problem = problem = _clean(problem)
         self.chat_id = chat_id
         self.missing = None
         self.expected = None

@@ -172,6 +172,13 @@ def hide_in_logs(secret: str) -> None:
     _FILTER.add(secret)
 
 
+def redact_held(text: str) -> str:
+    """``text`` with every secret held now (by an open client, see :func:`hide_in_logs`)
+    hidden: for errors, whose text may quote what a server sent."""
+    needles = _FILTER._needles
+    return _replace(text, needles) if needles else text
+
+
 def show_in_logs(secret: str) -> None:
     """Undo one :func:`hide_in_logs`; the filter is removed once no secret is left."""
     _FILTER.discard(secret)

@@ -50,7 +50,7 @@ class Connection:
         return not self._stopping.wait(seconds)
 
 
-Answer = Callable[[Connection], None]
+Answer = Callable[[Connection], object]
 
 
 class RawServer:

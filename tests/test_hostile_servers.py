@@ -43,7 +43,7 @@ from tests.conftest import ClientFactory, ServerFactory
 from tests.raw_server import Answer, Connection, RawServer, response
 
 #: A key whose every 8 characters are looked for in every log record and error.
-KEY = "bl_test_" + "Q7f2Kx9mWp4Rz8Lb3Nc6Vd1Hj5Gt0Ys2Ua7Ee4Oi9"
+KEY = "bl_test_" + "Q7f2Kx9mWp4Rz8Lb3Nc6Vd1Hj5Gt0Ys2Ua7Ee4Oi"
 RUN = 8
 KEY_RUNS = {KEY[i : i + RUN] for i in range(len(KEY) - RUN + 1)}
 #: A customer's number, and how it looks in a URL.
@@ -176,6 +176,12 @@ def key_in_a_redirect(connection: Connection) -> None:
     )
 
 
+def key_in_a_page_field(connection: Connection) -> None:
+    """A page whose total echoes the key: the error quoting the bad value must hide it."""
+    body = {"chats": [], "pagination": {"total": f"Bearer {echoed_key(connection)}"}}
+    connection.send(response(json.dumps(body).encode()))
+
+
 def deep_json(connection: Connection) -> None:
     connection.send(response(b"[" * 200_000))
 
@@ -209,6 +215,7 @@ HOSTILE: dict[str, Answer] = {
     "key_near_the_cut_of_an_html_502": key_near_the_cut_of_an_html_502,
     "key_in_a_json_error": key_in_a_json_error,
     "key_in_a_redirect": key_in_a_redirect,
+    "key_in_a_page_field": key_in_a_page_field,
     "deep_json": deep_json,
     "more_rows_than_asked": more_rows_than_asked,
     "body_cut_short": body_cut_short,
