@@ -306,16 +306,20 @@ class BlooioClient:
         api_key: the organization's API key, sent as a bearer token and shown nowhere.
         base_url: the API root; ``http://`` only to loopback addresses.
         timeout: seconds per attempt, a finite number: for each connect, read and write, and
-            for the whole response, body included (bodies over 64 MiB are refused).
+            for the whole response, head and body (a page over 256 KiB plus 16 KiB per row
+            asked for is refused unread, see :func:`~blooio_dagster.http.body_cap`).
         max_retries: retries after the first attempt, for connection errors, timeouts,
-            408, 429, 5xx and bodies that are not valid JSON.
+            protocol errors, 408, 429, 5xx and bodies cut off or not decodable.
         page_size: chats per request, 1 to 200.
         max_concurrency: the most requests in flight at once. A cap: the client starts with
             a few and adds more while the API answers as fast and refuses nothing, and backs
             off on 429s, 5xx, timeouts and rising latency (see
             :mod:`blooio_dagster.concurrency`).
         requests_per_second: a hard cap on request rate; ``None`` learns the limit from 429s.
-        transport: an httpx transport to use instead of the network (for tests).
+        transport: an httpx transport to use instead of the network (for tests). Without
+            one, plain http (loopback only) never goes through a proxy from the environment;
+            https uses the one ``HTTPS_PROXY``/``ALL_PROXY`` sets unless ``NO_PROXY`` names the
+            host.
     """
 
     def __init__(
