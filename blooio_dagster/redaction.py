@@ -99,7 +99,9 @@ class _SecretFilter(logging.Filter):
             record.msg, record.args = redacted, ()
         if record.exc_info and not record.exc_text:
             # Formatted here, as a handler would, so that the traceback it shows is redacted.
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            trace = logging.Formatter().formatException(record.exc_info)
+            if _replace(trace, needles) != trace:
+                record.exc_text = trace
         for attribute in ("exc_text", "stack_info"):
             text = getattr(record, attribute, None)
             if text:

@@ -182,6 +182,17 @@ def key_in_a_page_field(connection: Connection) -> None:
     connection.send(response(json.dumps(body).encode()))
 
 
+def key_in_the_status_line(connection: Connection) -> None:
+    """Not HTTP at all: a status line echoing the key (httpx quotes the line)."""
+    connection.send(f"NOT HTTP Bearer {echoed_key(connection)}\r\n\r\n".encode())
+
+
+def key_in_a_chunk_header(connection: Connection) -> None:
+    """A chunked body whose chunk header echoes the key (httpx quotes the header)."""
+    head = START + b"Transfer-Encoding: chunked\r\n\r\n"
+    connection.send(head + f"Bearer {echoed_key(connection)}\r\n{{}}\r\n0\r\n\r\n".encode())
+
+
 def deep_json(connection: Connection) -> None:
     connection.send(response(b"[" * 200_000))
 
@@ -216,6 +227,8 @@ HOSTILE: dict[str, Answer] = {
     "key_in_a_json_error": key_in_a_json_error,
     "key_in_a_redirect": key_in_a_redirect,
     "key_in_a_page_field": key_in_a_page_field,
+    "key_in_the_status_line": key_in_the_status_line,
+    "key_in_a_chunk_header": key_in_a_chunk_header,
     "deep_json": deep_json,
     "more_rows_than_asked": more_rows_than_asked,
     "body_cut_short": body_cut_short,
