@@ -154,7 +154,7 @@ def key_in_a_header(connection: Connection) -> None:
 
 def key_near_the_cut_of_an_html_502(connection: Connection) -> None:
     """An HTML 502 page echoing the key across the 200th character, where excerpts are cut."""
-    body = f"<html><body>{'x' * 178} Bearer {echoed_key(connection)} upstream</body></html>"
+    body = f"<html><body>{'x' * 170} Bearer {echoed_key(connection)} upstream</body></html>"
     assert body.index("bl_test_") < 200 < body.index("bl_test_") + len(KEY)
     connection.send(response(body.encode(), status="502 Bad Gateway", content_type="text/html"))
 
