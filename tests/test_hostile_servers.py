@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 import dagster as dg
+import httpx
 import pytest
 from dagster.components.testing.utils import component_defs
 
@@ -500,6 +501,25 @@ def test_httpx_request_logs_show_chat_ids_and_searches_only_as_hashes(
     private = [chat_id, quote(chat_id, safe=""), "Ana", quote(NAME)]
     everything = record_texts(records)
     assert [(text, p) for text in everything for p in private if p in text] == []
+
+
+def test_a_traceback_logged_with_an_exception_that_quotes_the_key_is_redacted(
+    raw_server: Callable[[Answer], RawServer], records: list[logging.LogRecord]
+) -> None:
+    """httpx's own exception quotes the echoed key; logged with its traceback on a filtered
+    logger while a client holds the key, the formatted record hides it."""
+    server = raw_server(key_in_a_malformed_header_line)
+    with BlooioClient(KEY, base_url=server.base_url), httpx.Client() as plain:
+        try:
+            plain.get(server.base_url, headers={"Authorization": f"Bearer {KEY}"})
+        except httpx.RemoteProtocolError:
+            logging.getLogger("blooio_dagster").exception("Blooio: the request failed")
+
+    logged = [r for r in records if r.getMessage() == "Blooio: the request failed"]
+    assert len(logged) == 1
+    text = logging.Formatter().format(logged[0])
+    assert "illegal header line" in text
+    assert leaks(text) == []
 
 
 # -- proxies from the environment ---------------------------------------------------------------
