@@ -42,6 +42,7 @@ from blooio_dagster.checks import (
 )
 from blooio_dagster.client import BlooioClient, ChatCrawlResult
 from blooio_dagster.crawl import CrawlProgress
+from blooio_dagster.errors import BlooioConfigError
 from blooio_dagster.frames import (
     CHAT_COLUMNS,
     CURRENT_CHAT_COLUMNS,
@@ -65,7 +66,12 @@ from blooio_dagster.metrics import (
     response_summary_frame,
     summary_figures,
 )
-from blooio_dagster.reply_times import BusinessHours, reply_times_frame
+from blooio_dagster.reply_times import (
+    BusinessHours,
+    ReplyCutoff,
+    choose_reply_cutoff,
+    reply_times_frame,
+)
 from blooio_dagster.resources import BlooioResource
 from blooio_dagster.translator import (
     BlooioTableProps,
@@ -159,6 +165,7 @@ class _Build:
     business_hours: BusinessHours | None
     preview: bool
     specs: Mapping[str, dg.AssetSpec]
+    clock: Callable[[], datetime]
 
     def key(self, table: str) -> dg.AssetKey:
         return self.specs[table].key
@@ -186,6 +193,7 @@ def build_blooio_assets(
     automation_condition: dg.AutomationCondition[Any] | None = None,
     preview: bool = False,
     translator: DagsterBlooioTranslator | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> BlooioDefinitions:
     """The Blooio assets and their checks, ready for ``dg.Definitions(assets=...)``.
 
@@ -219,6 +227,8 @@ def build_blooio_assets(
         preview: show rows (customers' names, numbers and texts) in the event log, as a
             markdown preview and as examples in failed checks. Off by default.
         translator: a :class:`DagsterBlooioTranslator` that changes the asset specs.
+        clock: this machine's clock, giving aware datetimes; ``datetime.now(UTC)`` unless a
+            test fixes it. It stamps ``fetched_at`` and is cross-checked with the API's.
 
     Returns:
         The assets, with a blocking id check on ``chats``, ``messages`` and
@@ -260,6 +270,7 @@ def build_blooio_assets(
         business_hours=business_hours,
         preview=preview,
         specs=translate(translator or DagsterBlooioTranslator(), tables),
+        clock=clock or _machine_clock,
     )
     definitions: BlooioDefinitions = [
         _api_asset(build),
@@ -381,7 +392,8 @@ def _api_asset(build: _Build) -> dg.AssetsDefinition:
     if MESSAGES in build.specs:
         check_specs.append(unique_ids_spec(build.key(MESSAGES), "message_id"))
 
-    outs, deps = asset_outs(specs)
+    # Not required: a run of a subset (chats alone, say) leaves the other outputs out.
+    outs, deps = asset_outs(specs, required=False)
 
     @dg.multi_asset(
         name=_op_name(chats_key, "api"),
@@ -395,6 +407,7 @@ def _api_asset(build: _Build) -> dg.AssetsDefinition:
     )
     def blooio_api(context: dg.AssetExecutionContext) -> Iterator[Any]:
         _refuse_ranges_the_io_manager_cannot_store(context)
+        _refuse_a_changed_timezone(context, build)
         blooio: BlooioResource = getattr(context.resources, build.resource_key)
         window = context.partition_time_window if build.partitions_def is not None else None
         wanted = {
@@ -402,43 +415,69 @@ def _api_asset(build: _Build) -> dg.AssetsDefinition:
             for t in API_TABLES
             if t in build.specs and build.key(t) in context.selected_asset_keys
         }
+        started = build.clock()
         with blooio.get_client() as client:
             result = client.crawl_chats(
                 active_since=window.start if window else None,
                 max_missing=blooio.max_missing,
                 on_progress=_progress_logger(context, estimate=window is None),
             )
-            fetched_at = datetime.now(UTC)
-            # Replies are looked for up to the API's clock when the crawl began, so that every
-            # message is judged against the same "now" as the chats that were read.
-            as_of = result.server_time or fetched_at
+            fetched_at = build.clock()
             chats = chats_to_frame(result.chats, fetched_at)
             figures = _crawl_figures(result)
             context.log.info(_crawl_summary(result))
-            history = None
+            history = cutoff = None
             if wanted & {MESSAGES, REPLY_TIMES}:
-                history, read = _read_messages(client, chats, window, as_of)
+                cutoff = _reply_cutoff(context, result, chats, started, window)
+                history, read = _read_messages(client, chats, window, cutoff.at)
                 figures |= read
         record_run_figures(context, figures)
+        # Every output is computed before the first is yielded, so a run that fails on
+        # any of them stores none: the stored partitions stay as they were.
+        events: list[Any] = []
         if CHATS in wanted:
             frame = _in_window(chats, "last_message_time", window)
-            yield from _table_output(context, build, CHATS, frame, fetched_at=fetched_at)
+            events += _table_output(context, build, CHATS, frame, fetched_at=fetched_at)
         if MESSAGES in wanted and history is not None:
             frame = _in_window(history, "time_sent", window)
-            yield from _table_output(context, build, MESSAGES, frame)
-        if REPLY_TIMES in wanted and history is not None:
+            events += _table_output(context, build, MESSAGES, frame)
+        if REPLY_TIMES in wanted and history is not None and cutoff is not None:
             turns = reply_times_frame(
                 history,
-                now=as_of,
+                now=cutoff.at,
                 reply_sla=build.reply_sla,
                 business_hours=build.business_hours,
                 timezone=build.timezone,
             )
             frame = _in_window(turns, "turn_started_at", window)
-            as_of_metadata = {"replies_looked_for_until": dg.MetadataValue.timestamp(as_of)}
-            yield from _table_output(context, build, REPLY_TIMES, frame, shared=as_of_metadata)
+            cutoff_metadata = {
+                "replies_looked_for_until": dg.MetadataValue.timestamp(cutoff.at),
+                "reply_cutoff_source": cutoff.source,
+            }
+            events += _table_output(context, build, REPLY_TIMES, frame, shared=cutoff_metadata)
+        yield from events
 
     return blooio_api
+
+
+def _reply_cutoff(
+    context: dg.AssetExecutionContext,
+    result: ChatCrawlResult,
+    chats: pd.DataFrame,
+    started: datetime,
+    window: dg.TimeWindow | None,
+) -> ReplyCutoff:
+    """Until when replies are looked for (see :func:`choose_reply_cutoff`), warnings logged."""
+    newest = chats["last_message_time"].max()
+    cutoff = choose_reply_cutoff(
+        api_clocks=result.server_clocks,
+        newest_message=None if pd.isna(newest) else newest.to_pydatetime(),
+        machine_time=started,
+        partition_end=window.end if window else None,
+    )
+    for warning in cutoff.warnings:
+        context.log.warning(f"Blooio clocks: {warning}")
+    return cutoff
 
 
 def _table_output(
@@ -449,8 +488,8 @@ def _table_output(
     *,
     fetched_at: datetime | None = None,
     shared: Mapping[str, Any] | None = None,
-) -> Iterator[Any]:
-    """One table's output with honest metadata, followed by its checks."""
+) -> list[Any]:
+    """One table's output with honest metadata, followed by its selected checks."""
     key = build.key(table)
     columns = {CHATS: CHAT_COLUMNS, MESSAGES: MESSAGE_COLUMNS, REPLY_TIMES: REPLY_TIME_COLUMNS}[
         table
@@ -461,14 +500,28 @@ def _table_output(
         columns,
         day_column=DAY_COLUMNS[table] if build.partitions_def is not None else None,
     )
-    metadata = output_metadata(context, output, preview=build.preview, shared=shared)
-    yield dg.Output(frame, output_name=key.to_python_identifier(), metadata=metadata)
+    metadata = output_metadata(
+        context, output, preview=build.preview, shared={**_recorded(build), **(shared or {})}
+    )
+    checks: list[dg.AssetCheckResult] = []
     if table == CHATS:
-        yield unique_ids_result(key, frame, "chat_id", preview=build.preview)
         assert fetched_at is not None
-        yield no_future_times_result(key, frame, fetched_at)
+        checks += [
+            unique_ids_result(key, frame, "chat_id", preview=build.preview),
+            no_future_times_result(key, frame, fetched_at),
+        ]
     elif table == MESSAGES:
-        yield unique_ids_result(key, frame, "message_id", preview=build.preview)
+        checks.append(unique_ids_result(key, frame, "message_id", preview=build.preview))
+    selected = context.selected_asset_check_keys
+    return [
+        dg.Output(frame, output_name=key.to_python_identifier(), metadata=metadata),
+        *(check for check in checks if _check_key(check) in selected),
+    ]
+
+
+def _check_key(check: dg.AssetCheckResult) -> dg.AssetCheckKey:
+    assert check.asset_key is not None
+    return dg.AssetCheckKey(check.asset_key, check.check_name or "")
 
 
 def _in_window(frame: pd.DataFrame, column: str, window: dg.TimeWindow | None) -> pd.DataFrame:
@@ -499,6 +552,42 @@ def _refuse_ranges_the_io_manager_cannot_store(context: dg.AssetExecutionContext
         )
 
 
+#: The metadata entry recording the time zone whose midnights cut a materialization's days.
+TIMEZONE_METADATA = "blooio/timezone"
+
+
+def _recorded(build: _Build) -> dict[str, Any]:
+    """What every materialization records about how its rows were cut into days."""
+    return {TIMEZONE_METADATA: build.timezone}
+
+
+def _refuse_a_changed_timezone(context: dg.AssetExecutionContext, build: _Build) -> None:
+    """Fail before any work if a selected asset holds days of another time zone.
+
+    A table whose days were cut at UTC midnight, then at New York's, would hold rows of two
+    overlapping days under one date, and a rematerialized day would delete rows of another.
+    """
+    for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
+        event = context.instance.get_latest_materialization_event(key)
+        materialization = event.asset_materialization if event is not None else None
+        entry = materialization.metadata.get(TIMEZONE_METADATA) if materialization else None
+        if entry is None or entry.value == build.timezone:
+            continue
+        raise BlooioConfigError(
+            f"{key.to_user_string()} holds days cut at midnight in {entry.value} (its latest "
+            f"materialization), but the assets are now built with timezone={build.timezone!r}; "
+            "materializing them would mix the days of two time zones in one table, so nothing "
+            f"was read or stored. Either keep timezone={entry.value!r}, or move: build the "
+            "assets under a new key_prefix (build_blooio_assets(key_prefix=..., timezone=...)) "
+            "and backfill them, or drop the tables, wipe these assets "
+            "(dagster asset wipe) and backfill them."
+        )
+
+
+def _machine_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 # -- assets computed from stored tables --------------------------------------------------------
 
 
@@ -518,6 +607,7 @@ def _chat_response_lag_asset(build: _Build) -> dg.AssetsDefinition:
     def chat_response_lag(
         context: dg.AssetExecutionContext, chats: pd.DataFrame
     ) -> dg.Output[pd.DataFrame]:
+        _refuse_a_changed_timezone(context, build)
         lag = response_lag_frame(chats)
         if build.partitions_def is None:
             counts = lag["status"].value_counts()
@@ -532,7 +622,9 @@ def _chat_response_lag_asset(build: _Build) -> dg.AssetsDefinition:
                 day_column=DAY_COLUMNS[CHAT_RESPONSE_LAG],
                 day_figures=_statuses_per_day(context, lag),
             )
-        metadata = output_metadata(context, output, preview=build.preview, figures=figures)
+        metadata = output_metadata(
+            context, output, preview=build.preview, figures=figures, shared=_recorded(build)
+        )
         return dg.Output(lag, output_name=spec.key.to_python_identifier(), metadata=metadata)
 
     return chat_response_lag
@@ -555,6 +647,7 @@ def _response_summary_asset(build: _Build) -> dg.AssetsDefinition:
     def response_summary(
         context: dg.AssetExecutionContext, **tables: pd.DataFrame
     ) -> dg.Output[pd.DataFrame]:
+        _refuse_a_changed_timezone(context, build)
         keys = context.partition_keys if build.partitions_def is not None else []
         days = (
             [build.partitions_def.time_window_for_partition_key(k).start.date() for k in keys]
@@ -578,7 +671,9 @@ def _response_summary_asset(build: _Build) -> dg.AssetsDefinition:
             day_figures=day_figures,
         )
         figures = per_day[-1] if per_day and not keys else None
-        metadata = output_metadata(context, output, preview=build.preview, figures=figures)
+        metadata = output_metadata(
+            context, output, preview=build.preview, figures=figures, shared=_recorded(build)
+        )
         return dg.Output(summary, output_name=spec.key.to_python_identifier(), metadata=metadata)
 
     return response_summary
@@ -601,13 +696,14 @@ def _current_chats_asset(build: _Build) -> dg.AssetsDefinition:
         pool=build.pool,
     )
     def current_chats(context: dg.AssetExecutionContext) -> Iterator[Any]:
+        _refuse_a_changed_timezone(context, build)
         blooio: BlooioResource = getattr(context.resources, build.resource_key)
         with blooio.get_client() as client:
             result = client.crawl_chats(
                 max_missing=blooio.max_missing,
                 on_progress=_progress_logger(context, estimate=True),
             )
-        fetched_at = datetime.now(UTC)
+        fetched_at = build.clock()
         frame = current_chats_frame(chats_to_frame(result.chats, fetched_at))
         context.log.info(_crawl_summary(result))
         counts = frame["status"].value_counts()
@@ -616,7 +712,9 @@ def _current_chats_asset(build: _Build) -> dg.AssetsDefinition:
         if not pd.isna(longest):
             figures["longest_wait_minutes"] = round(longest.total_seconds() / 60, 2)
         output = TableOutput(spec.key, frame, CURRENT_CHAT_COLUMNS)
-        metadata = output_metadata(context, output, preview=build.preview, figures=figures)
+        metadata = output_metadata(
+            context, output, preview=build.preview, figures=figures, shared=_recorded(build)
+        )
         yield dg.Output(frame, output_name=spec.key.to_python_identifier(), metadata=metadata)
         yield unique_ids_result(spec.key, frame, "chat_id", preview=build.preview)
 

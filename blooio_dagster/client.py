@@ -11,6 +11,7 @@ import ipaddress
 import json
 import logging
 import math
+import statistics
 import threading
 import time
 import weakref
@@ -108,8 +109,10 @@ class ChatCrawlResult:
         passes: passes over the list, each reading what changed during the one before.
         retries: requests retried after a failure (5xx, 429, timeouts, cut-off bodies).
         elapsed_seconds: how long the crawl took.
-        server_time: the API's clock (its ``Date`` header) when the crawl's first answer
-            came; ``None`` if it sends none. What "now" means for the chats read.
+        server_time: the API's clock during the crawl: the median of its answers' ``Date``
+            headers, so one node whose clock is off cannot move it far; ``None`` if it sends
+            none. What "now" means for the chats read.
+        server_clocks: every ``Date`` header the crawl's answers carried, in order of arrival.
     """
 
     chats: ChatList
@@ -125,6 +128,7 @@ class ChatCrawlResult:
     retries: int
     elapsed_seconds: float
     server_time: datetime | None = None
+    server_clocks: tuple[datetime, ...] = ()
 
 
 class _RetryCounter:
@@ -486,7 +490,12 @@ class BlooioClient:
             passes=stats.passes,
             retries=retries.count,
             elapsed_seconds=stats.elapsed_seconds,
-            server_time=datetime.fromtimestamp(min(clocks) / 1000, UTC) if clocks else None,
+            server_time=(
+                datetime.fromtimestamp(statistics.median_high(clocks) / 1000, UTC)
+                if clocks
+                else None
+            ),
+            server_clocks=tuple(datetime.fromtimestamp(ms / 1000, UTC) for ms in clocks),
         )
 
     def list_chats(

@@ -8,9 +8,9 @@ the README (:func:`columns_markdown`).
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from typing import Any, cast
 
@@ -277,7 +277,9 @@ def chats_to_frame(
         fetched_at: when they were read (an aware datetime); defaults to now.
 
     Raises:
-        BlooioResponseError: a value has the wrong type for its column, naming both.
+        BlooioResponseError: a value has the wrong type for its column, or a time lies
+            outside :func:`check_times`' range, naming the chat by position, the field and
+            the value.
     """
     if fetched_at is None:
         fetched_at = datetime.now(UTC)
@@ -294,6 +296,13 @@ def chats_to_frame(
                 raise _bad_value(chats, values, column, exc) from None
     # The columns are new arrays: the frame takes them as they are instead of copying each.
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(chats)), copy=False)
+    check_times(
+        frame,
+        {c.name: ".".join(c.source) for c in _SOURCED if c.dtype == TIME},
+        now=fetched_at,
+        row_name=lambda row: chat_reference(row, chats[row].get("id")),
+        path="/chats",
+    )
     frame["fetched_at"] = pd.Series(
         pd.Timestamp(fetched_at).tz_convert("UTC"), index=frame.index, dtype=TIME
     )
@@ -334,12 +343,10 @@ def _columns(chats: Sequence[dict[str, Any]], records: bool) -> Iterable[list[An
 def _objects(chats: Sequence[dict[str, Any]], values: list[Any], field: str) -> list[Any]:
     """A nested object per chat, with an empty dict for null; refuses anything else."""
     if not set(map(type, values)) <= _OBJECT_OR_NULL:
-        chat, bad = next(
-            (c, v) for c, v in zip(chats, values, strict=True) if not isinstance(v, dict | None)
-        )
+        position = _first(values, lambda v: not isinstance(v, dict | None))
         raise BlooioResponseError(
-            f"chat {_chat_name(chat.get('id'))} has {field} = a {type(bad).__name__}; "
-            "expected an object or null",
+            f"{chat_reference(position, chats[position].get('id'))} has {field} = a "
+            f"{type(values[position]).__name__}; expected an object or null",
             "/chats",
         )
     return [value or _EMPTY for value in values]
@@ -402,10 +409,62 @@ def _typed(values: list[Any], dtype: str, *, checked: bool = False) -> Any:
     return pd.DatetimeIndex(nanoseconds.view("datetime64[ns]")).tz_localize("UTC")
 
 
+#: The earliest time a Blooio message can carry; anything before is a broken clock or a
+#: placeholder (such as 0, 1970), not a message.
+EARLIEST_TIME = pd.Timestamp("2000-01-01", tz="UTC")
+#: How far after the run's clock a time may lie: a phone whose clock is a day ahead.
+FUTURE_LIMIT = timedelta(days=1)
+
+
+def chat_reference(position: int, chat_id: object) -> str:
+    """How an error names a chat: its position where it was read and
+    :func:`~blooio_dagster.redaction.chat_ref` of its id, never the id itself (a customer's
+    number or email), since errors reach Dagster's event log."""
+    return f"chat {position + 1} ({_chat_name(chat_id)})"
+
+
+def check_times(
+    frame: pd.DataFrame,
+    fields: Mapping[str, str],
+    *,
+    now: datetime,
+    row_name: Callable[[int], str],
+    path: str,
+) -> None:
+    """Refuse times before :data:`EARLIEST_TIME` or more than :data:`FUTURE_LIMIT` after ``now``.
+
+    Such a time is a broken clock, not a message: kept, it would put a chat on a day of 1700
+    or 3000, and a reply time or a wait computed from it would overflow or wrap to nonsense.
+
+    Args:
+        frame: the table, rows in the order they were read.
+        fields: each time column of ``frame`` and the API field it came from.
+        now: the run's clock (aware).
+        row_name: names row ``i`` in an error, without customer data.
+        path: the API path the rows came from.
+
+    Raises:
+        BlooioResponseError: naming the first such row, its field and its time.
+    """
+    latest = pd.Timestamp(now).tz_convert("UTC") + FUTURE_LIMIT
+    for name, field in fields.items():
+        times = frame[name]
+        wrong = ((times < EARLIEST_TIME) | (times > latest)).to_numpy(dtype=bool)
+        if wrong.any():
+            row = int(np.flatnonzero(wrong)[0])
+            raise BlooioResponseError(
+                f"{row_name(row)} has {field} = {times.iloc[row].isoformat()}, which no message "
+                f"can carry: times must lie from {EARLIEST_TIME.date()} to a day after this "
+                f"run's clock ({latest.isoformat()}): the API, or the device that sent the "
+                "message, has a broken clock",
+                path,
+            )
+
+
 def _bad_value(
     chats: Sequence[dict[str, Any]], values: list[Any], column: Column, exc: Exception
 ) -> BlooioResponseError:
-    for chat, value in zip(chats, values, strict=True):
+    for position, (chat, value) in enumerate(zip(chats, values, strict=True)):
         if value is None:
             continue
         try:
@@ -414,8 +473,8 @@ def _bad_value(
             field = ".".join(column.source)
             shown = f"a {type(value).__name__}" if field in _PRIVATE_CHAT_FIELDS else repr(value)
             return BlooioResponseError(
-                f"chat {_chat_name(chat.get('id'))} has {field} = {shown}, which does not fit "
-                f"column {column.name} ({column.dtype}): {exc}",
+                f"{chat_reference(position, chat.get('id'))} has {field} = {shown}, which does "
+                f"not fit column {column.name} ({column.dtype}): {exc}",
                 "/chats",
             )
     return BlooioResponseError(f"column {column.name} could not be built: {exc}", "/chats")
@@ -477,7 +536,9 @@ def _dates(series: pd.Series, name: str) -> pd.Series:
     return dates
 
 
-def messages_to_frame(messages_by_chat: Mapping[str, Sequence[dict[str, Any]]]) -> pd.DataFrame:
+def messages_to_frame(
+    messages_by_chat: Mapping[str, Sequence[dict[str, Any]]], *, now: datetime | None = None
+) -> pd.DataFrame:
     """Blooio messages (as ``GET /chats/{chat_id}/messages`` sends them) as :data:`MESSAGE_COLUMNS`.
 
     One row per ``message_id``, sorted by ``(chat_id, time_sent, message_id)`` (messages
@@ -486,12 +547,14 @@ def messages_to_frame(messages_by_chat: Mapping[str, Sequence[dict[str, Any]]]) 
 
     Args:
         messages_by_chat: each chat's messages, keyed by chat id.
+        now: the run's clock (aware), which no time may lie a day after; defaults to now.
 
     Raises:
         BlooioResponseError: a message is not an object, lacks its ``message_id`` or
             ``direction`` (or the direction is neither inbound nor outbound), holds a value of
-            the wrong type for its column, or shares its id with a different message; the
-            error names the chat, the message and the field.
+            the wrong type for its column or a time outside :func:`check_times`' range, or
+            shares its id with a different message; the error names the chat, the message
+            and the field.
         TypeError: ``messages_by_chat`` is not a mapping of chat ids to lists.
     """
     if not isinstance(messages_by_chat, Mapping):
@@ -535,6 +598,19 @@ def messages_to_frame(messages_by_chat: Mapping[str, Sequence[dict[str, Any]]]) 
             values = by_field[column.source[0]]
             data[column.name] = _message_column(column, values, chats, by_field["message_id"])
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(messages)))
+    positions = np.repeat(np.arange(len(chat_ids)), counts)
+
+    def message_name(index: int) -> str:
+        chat = chat_reference(int(positions[index]), chats[index])
+        return f"message {index - _chat_start(counts, index)} of {chat}"
+
+    check_times(
+        frame,
+        {c.name: c.source[0] for c in MESSAGE_COLUMNS if c.dtype == TIME},
+        now=datetime.now(UTC) if now is None else now,
+        row_name=message_name,
+        path="/chats/{chat_id}/messages",
+    )
     frame = _one_row_per_message(frame)
     return frame.take(message_order(frame)).reset_index(drop=True)
 

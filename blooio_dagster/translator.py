@@ -129,15 +129,18 @@ def translate(
 
 
 def asset_outs(
-    specs: Sequence[dg.AssetSpec], inputs: Sequence[dg.AssetKey] = ()
+    specs: Sequence[dg.AssetSpec], inputs: Sequence[dg.AssetKey] = (), *, required: bool = True
 ) -> tuple[dict[str, dg.AssetOut], list[dg.AssetDep]]:
     """``multi_asset`` outputs that carry values to IO managers, and the remaining deps.
 
     Dagster builds an ``AssetOut`` from a spec only when the spec has no deps, so the deps
     that are not loaded as inputs are returned separately, for ``multi_asset(deps=...)``.
+    ``required=False`` lets a multi-asset that can be subset leave unselected outputs out.
     """
     outs = {
-        spec.key.to_python_identifier(): dg.AssetOut.from_spec(spec.replace_attributes(deps=[]))
+        spec.key.to_python_identifier(): dg.AssetOut.from_spec(
+            spec.replace_attributes(deps=[]), is_required=required
+        )
         for spec in specs
     }
     extra = {

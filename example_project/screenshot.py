@@ -1,39 +1,72 @@
 """``make screenshot``: the blooio lineage and the summary's per-day plots in the example project's UI.
 
-Run ``make demo`` first so the assets show their latest materializations.
+The pictures are rendered from a fresh Dagster home in a temporary directory, where the demo
+first backfills a week into a DuckDB file named by a relative path: the UI shows what the
+IO manager recorded (``dagster/table_name`` holds the database's path), and a relative path
+says nothing about the machine that rendered the pictures.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from blooio_dagster.testing import BlooioTestServer
 from example_project.browser import chromium_page, open_lineage, open_plots
 from example_project.processes import DAGSTER_HOME, dagster_webserver, free_port
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 OUTPUT = DOCS / "lineage.png"
 PLOTS = DOCS / "response_summary_partition.png"
+#: The DuckDB file, relative to the directory the demo runs in.
+DATABASE = Path("data") / "warehouse.duckdb"
 
 
 def main() -> int:
-    with BlooioTestServer(chats=100, seed=1) as server:
+    with tempfile.TemporaryDirectory(prefix="blooio-example-") as work:
+        place = Path(work)
+        home = place / "dagster_home"
+        home.mkdir()
+        shutil.copy(DAGSTER_HOME / "dagster.yaml", home / "dagster.yaml")
         env = {
-            "DAGSTER_HOME": str(DAGSTER_HOME),
-            "BLOOIO_API_KEY": server.api_key,
-            "BLOOIO_BASE_URL": server.base_url,
+            "DAGSTER_HOME": str(home),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
-        with dagster_webserver(env=env, port=free_port()) as url, chromium_page() as page:
-            open_lineage(page, url)
-            # Let the nodes finish loading their latest events before the picture.
-            page.get_by_text("Loading...").first.wait_for(state="detached", timeout=30_000)
-            page.wait_for_timeout(1_000)
-            OUTPUT.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(OUTPUT))
-            open_plots(page, url, "response_summary")
-            page.wait_for_timeout(3_000)
-            page.screenshot(path=str(PLOTS), full_page=True)
+        demo = subprocess.run(
+            [sys.executable, "-m", "example_project.demo"],
+            cwd=place,
+            env={**os.environ, **env, "BLOOIO_EXAMPLE_DATABASE": str(DATABASE)},
+            check=False,
+        )
+        if demo.returncode != 0:
+            print("The demo failed; no picture was taken.", file=sys.stderr)
+            return demo.returncode
+        with BlooioTestServer(chats=100, seed=1) as server:
+            env |= {
+                "BLOOIO_API_KEY": server.api_key,
+                "BLOOIO_BASE_URL": server.base_url,
+                "BLOOIO_EXAMPLE_DATABASE": str(place / DATABASE),
+            }
+            with dagster_webserver(env=env, port=free_port()) as url, chromium_page() as page:
+                open_lineage(page, url)
+                # Let the nodes finish loading their latest events before the picture.
+                page.get_by_text("Loading...").first.wait_for(state="detached", timeout=30_000)
+                page.wait_for_timeout(1_000)
+                # A fresh browser profile gets the UI's tips on a new feature, over the graph.
+                for tip in page.get_by_role("button", name="Dismiss").all():
+                    tip.click()
+                page.mouse.move(0, 0)  # no node highlighted under the pointer
+                page.wait_for_timeout(2_000)
+                OUTPUT.parent.mkdir(exist_ok=True)
+                page.screenshot(path=str(OUTPUT))
+                open_plots(page, url, "response_summary")
+                page.wait_for_timeout(3_000)
+                page.screenshot(path=str(PLOTS), full_page=True)
     print(f"Wrote {OUTPUT} and {PLOTS}")
     return 0
 

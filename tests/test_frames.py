@@ -23,6 +23,7 @@ from blooio_dagster.frames import (
     CURRENT_CHAT_COLUMNS,
     MESSAGE_COLUMNS,
     REPLY_TIME_COLUMNS,
+    chat_reference,
     columns_markdown,
     conform,
     empty_frame,
@@ -149,6 +150,8 @@ def test_a_value_of_the_wrong_type_names_chat_field_and_column(
     with pytest.raises(BlooioResponseError) as caught:
         chats_to_frame(chats, fetched_at=FETCHED)
 
+    # Named by position and a hash of its id: the id is a customer's number.
+    assert f"{chat_reference(1, '+1555000002')} has " in str(caught.value)
     assert chat_ref("+1555000002") in str(caught.value)
     assert "1555000002" not in str(caught.value)
     assert message in str(caught.value)
@@ -172,18 +175,46 @@ def test_epoch_ms_beyond_datetime64_ns_names_chat_field_and_value(field: str, va
         chats_to_frame(chats, fetched_at=FETCHED)
 
     message = str(caught.value)
-    assert f"chat {chat_ref('+1555000002')} has {field} = {value}" in message
+    assert f"{chat_reference(1, '+1555000002')} has {field} = {value}" in message
     assert "outside the range datetime64[ns] can hold (years 1677 to 2262)" in message
 
 
-def test_epoch_ms_at_the_edges_of_datetime64_ns_are_kept_exactly() -> None:
-    latest, earliest = 9_223_372_036_854, -9_223_372_036_854
+def test_times_at_the_edges_of_the_accepted_range_are_kept_exactly() -> None:
+    earliest = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    latest = int((FETCHED + timedelta(days=1)).timestamp() * 1000)
     chats = [chat("+1555000001", earliest, latest)]
 
     frame = chats_to_frame(chats, fetched_at=FETCHED)
 
-    assert frame["last_inbound_time"][0] == pd.Timestamp("1677-09-21 00:12:43.146", tz="UTC")
-    assert frame["last_outbound_time"][0] == pd.Timestamp("2262-04-11 23:47:16.854", tz="UTC")
+    assert frame["last_inbound_time"][0] == pd.Timestamp("2000-01-01", tz="UTC")
+    assert frame["last_outbound_time"][0] == pd.Timestamp(FETCHED + timedelta(days=1))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("last_inbound_time", 946_684_799_999, "1999-12-31T23:59:59.999000+00:00"),
+        ("last_outbound_time", 0, "1970-01-01T00:00:00+00:00"),
+        # A day and a millisecond after the run's clock.
+        (
+            "last_message_time",
+            int((FETCHED + timedelta(days=1)).timestamp() * 1000) + 1,
+            "2026-11-21T12:00:00.001000+00:00",
+        ),
+    ],
+)
+def test_times_no_clock_should_give_name_chat_field_and_time(
+    field: str, value: int, shown: str
+) -> None:
+    chats = [chat("+1555000001", T0, None), chat("+1555000002", T0, T0, **{field: value})]
+
+    with pytest.raises(BlooioResponseError) as caught:
+        chats_to_frame(chats, fetched_at=FETCHED)
+
+    message = str(caught.value)
+    assert f"{chat_reference(1, '+1555000002')} has {field} = {shown}" in message
+    assert "+1555000002" not in message
+    assert "from 2000-01-01 to a day after this run's clock" in message
 
 
 def test_fetched_at_must_be_aware() -> None:

@@ -114,6 +114,10 @@ class Faults:
         chat_messages_per_request: new messages in the chat per messages request (stamped now).
         chat_unsent_per_request: the chat's newest message unsent per messages request.
         inclusive_bounds: messages ``since``/``until`` keep messages sent exactly at them.
+        date_skew_seconds: added to the ``Date`` header of responses 1, 1 + N, 1 + 2N, ...
+            (N: ``date_skew_every``), counted from the server's start: an API node whose clock
+            is off (negative: it lags).
+        date_skew_every: N for ``date_skew_seconds``; 1 skews every response.
 
     Details: ``tie_order="request"`` shuffles each tie group afresh per request;
     ``"window"`` shuffles it the same way for the same (sort, q, offset, limit) and differently
@@ -158,6 +162,8 @@ class Faults:
     chat_messages_per_request: int = 0
     chat_unsent_per_request: int = 0
     inclusive_bounds: bool = False
+    date_skew_seconds: float = 0.0
+    date_skew_every: int = 1
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -289,6 +295,7 @@ class BlooioTestServer:
         self._histories: dict[str, list[dict[str, Any]]] = {}
         self._unsent: set[str] = set()
         self._serial = 0
+        self._responses = 0
         self._bucket: _TokenBucket | None = None
         self._first_429_mark = 0
         self._first_429_seen = 0
@@ -394,6 +401,17 @@ class BlooioTestServer:
         """Give ``count`` random chats a new message now; returns their ids."""
         with self._lock:
             return self._receive_messages(count)
+
+    def add_message(self, chat_id: str, at_ms: int, *, direction: str = "inbound") -> str:
+        """Put a message sent at ``at_ms`` (any time, even one no clock should give) in a chat.
+
+        Returns its id. The chat's fields follow its history, as for any new message.
+        """
+        with self._lock:
+            self._serial += 1
+            message_id = f"msg_added{self._serial:010d}"
+            self._receive(chat_id, at_ms, message_id, direction=direction)
+            return message_id
 
     def deleted_ids(self) -> set[str]:
         """Ids of the chats deleted so far (by ``Faults.deletions_per_request``)."""
@@ -623,7 +641,7 @@ class BlooioTestServer:
         since, until = bounds["since"], bounds["until"]
         self._arrive_in(chat_id, faults.chat_messages_per_request)
         self._unsend_in(chat_id, faults.chat_unsent_per_request)
-        low = -1 if since is None else since if faults.inclusive_bounds else since + 1
+        low = -math.inf if since is None else since if faults.inclusive_bounds else since + 1
         high = math.inf if until is None else until if faults.inclusive_bounds else until - 1
         matching = [
             m
@@ -727,9 +745,11 @@ class BlooioTestServer:
             history = self._histories[chat_id] = self._history(chat_id)
         return history
 
-    def _receive(self, chat_id: str, at_ms: int, message_id: str) -> None:
-        """A message in either direction arrives in ``chat_id``, sent at ``at_ms``."""
-        direction = self._rng.choice(("inbound", "outbound"))
+    def _receive(
+        self, chat_id: str, at_ms: int, message_id: str, *, direction: str | None = None
+    ) -> None:
+        """A message arrives in ``chat_id``, sent at ``at_ms``; in a random direction if none."""
+        direction = direction or self._rng.choice(("inbound", "outbound"))
         text = self._rng.choice(TEXTS)
         chat = self._chats[chat_id]
         old_key = self._sort_key(chat)
@@ -760,6 +780,15 @@ class BlooioTestServer:
         if self._live:
             return int(time.time() * 1000)
         return self._now + int((time.monotonic() - self._made) * 1000)
+
+    def _date_ms(self) -> int:
+        """The clock a response's ``Date`` header tells, ``Faults.date_skew_seconds`` applied."""
+        faults = self.faults
+        with self._lock:
+            self._responses += 1
+            number = self._responses
+        skewed = faults.date_skew_seconds and (number - 1) % max(faults.date_skew_every, 1) == 0
+        return self.clock_ms() + (int(faults.date_skew_seconds * 1000) if skewed else 0)
 
     def _tick(self) -> int:
         # Strictly increasing, so a new message is the newest (future-dated chats aside). With
@@ -1047,7 +1076,7 @@ def _make_handler(server: BlooioTestServer) -> type[BaseHTTPRequestHandler]:
             head = [
                 f"{self.protocol_version} {status} {_phrase(status)}",
                 f"Server: {self.version_string()}",
-                f"Date: {formatdate(server.clock_ms() / 1000, usegmt=True)}",
+                f"Date: {formatdate(server._date_ms() / 1000, usegmt=True)}",
             ]
             if status not in _NO_BODY:
                 head.append("Content-Type: application/json; charset=utf-8")
