@@ -678,14 +678,16 @@ def test_a_token_bucket_refills_on_the_servers_clock(start_server: ServerFactory
 def test_every_nth_request_gets_a_server_error(start_server: ServerFactory) -> None:
     server = start_server(chats=10, seed=1, now=NOW, faults=Faults(server_error_every=3))
 
-    first = [get(server, "/chats").status_code for _ in range(7)]
+    first = [get(server, "/chats", offset=n).status_code for n in range(7)]
     server.faults.server_error_every = 2  # counted again from now
-    again = [get(server, "/chats").status_code for _ in range(4)]
+    again = [get(server, "/chats", offset=n).status_code for n in range(4)]
+    repeated = [get(server, "/chats", offset=1).status_code for _ in range(4)]
     server.faults.server_error_every = 0
-    off = [get(server, "/chats").status_code for _ in range(3)]
+    off = [get(server, "/chats", offset=n).status_code for n in range(3)]
 
     assert first == [200, 200, 503, 200, 200, 503, 200]
     assert again == [200, 503, 200, 503]
+    assert repeated == [200, 200, 200, 200], "a request that failed once is never failed again"
     assert off == [200, 200, 200]
 
 

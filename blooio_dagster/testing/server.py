@@ -114,8 +114,9 @@ class Faults:
         chat_messages_per_request: new messages in the chat per messages request (stamped now).
         chat_unsent_per_request: the chat's newest message unsent per messages request.
         inclusive_bounds: messages ``since``/``until`` keep messages sent exactly at them.
-        server_error_every: every Nth request (the Nth, 2Nth, ...) gets 503; 0: none. Counts
-            the requests with the key and no 429, from when it is set, in the order they come.
+        server_error_every: every Nth request (the Nth, 2Nth, ...) gets 503, but never the same
+            path and query twice, so one retry always gets through; 0: none. Counts the
+            requests with the key and no 429, from when it is set, in the order they come.
 
     Details: ``tie_order="request"`` shuffles each tie group afresh per request;
     ``"window"`` shuffles it the same way for the same (sort, q, offset, limit) and differently
@@ -306,6 +307,7 @@ class BlooioTestServer:
         self._window_index = 0
         self._error_every_mark = 0
         self._error_every_seen = 0
+        self._error_every_failed: set[tuple[object, ...]] = set()
         self._window_seen = 0
         self._port = port
         self._httpd: ThreadingHTTPServer | None = None
@@ -483,7 +485,7 @@ class BlooioTestServer:
             if faults.server_error_rate and self._rng.random() < faults.server_error_rate:
                 status = self._rng.choice((500, 502, 503))
                 return _Reply(*_error(status, HTTPStatus(status).phrase, "server_error"), drip)
-            if self._error_due(faults):
+            if self._error_due(faults, path, query):
                 return _Reply(*_error(503, HTTPStatus(503).phrase, "server_error"), drip)
             truncate = bool(
                 faults.truncated_body_rate and self._rng.random() < faults.truncated_body_rate
@@ -545,7 +547,7 @@ class BlooioTestServer:
                 )
         return None
 
-    def _error_due(self, faults: Faults) -> bool:
+    def _error_due(self, faults: Faults, path: str, query: dict[str, str]) -> bool:
         """Whether ``Faults.server_error_every`` makes this request a 5xx."""
         every = faults.server_error_every
         if every <= 0:
@@ -553,8 +555,13 @@ class BlooioTestServer:
         mark = faults._set_mark("server_error_every")[0]
         if mark != self._error_every_mark:
             self._error_every_mark, self._error_every_seen = mark, 0
+            self._error_every_failed.clear()
         self._error_every_seen += 1
-        return self._error_every_seen % every == 0
+        request = (path, *sorted(query.items()))
+        if self._error_every_seen % every or request in self._error_every_failed:
+            return False
+        self._error_every_failed.add(request)
+        return True
 
     def _list_chats(
         self, query: dict[str, str], faults: Faults
