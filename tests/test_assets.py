@@ -85,7 +85,7 @@ def expected_chat_row(chat: dict[str, Any]) -> dict[str, Any]:
 def stored_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """A frame's rows as plain values, missing ones as None, in chat_id order."""
     rows = frame.sort_values("chat_id").to_dict("records")
-    return [{k: None if pd.isna(v) else v for k, v in row.items()} for row in rows]
+    return [{str(k): None if pd.isna(v) else v for k, v in row.items()} for row in rows]
 
 
 def test_a_day_holds_exactly_the_servers_chats_for_that_day(project: Project) -> None:
