@@ -237,7 +237,8 @@ class BlooioTestServer:
         clock: seconds, read instead of the machine's clocks, so that a test depends on
             neither the date nor the machine's speed: with ``now=None`` the timeline ends at
             ``clock()`` (epoch seconds) and runs on it; the rate limit faults, the ``Date``
-            header of a fixed ``now`` and :attr:`RequestRecord.answered_at` count time on it.
+            header of a fixed ``now`` and :attr:`RequestRecord.answered_at` count time on it
+            (``fixed_window``'s windows from the first request after it is set).
     """
 
     def __init__(
@@ -263,6 +264,7 @@ class BlooioTestServer:
         self._in_flight = 0
         self._wall_clock = clock or time.time
         self._clock = clock or time.monotonic
+        self._clock_injected = clock is not None
         self._now = int(self._wall_clock() * 1000) if now is None else now
         self._live = now is None
         self._made = self._clock()
@@ -526,8 +528,9 @@ class BlooioTestServer:
             allowed, seconds = window
             mark, set_at = faults._set_mark("fixed_window")
             if mark != self._window_mark:
-                # When the field was set, on this server's clock (an injected one included).
-                self._window_origin = self._clock() - (time.monotonic() - set_at)
+                # Windows run from when the field was set; on an injected clock, which the
+                # mark cannot read, from the first request after that.
+                self._window_origin = self._clock() if self._clock_injected else set_at
             elapsed = self._clock() - self._window_origin
             index = int(elapsed // seconds) if seconds > 0 else 0
             if mark != self._window_mark or index != self._window_index:
