@@ -114,16 +114,18 @@ typecheck-newest: $(NEWEST_STAMP)
 pytest:
 	@$(PARALLEL) pytest-floor pytest-newest
 
-# The wheel is built and installed once, in the newest environment.
+# The wheel is built and installed once, in the newest environment. Both environments run
+# the tests in a random order (pytest-randomly, asked for by name so that its absence fails
+# loudly); the seed is printed at the top: `-p randomly --randomly-seed=N` runs that order again.
 pytest-floor: $(STAMP)
 	@echo "== tests on the floor: $$($(BIN)/python -m pip freeze | grep -iE '^(dagster|pandas|httpx)==' | tr '\n' ' ')"
-	$(BIN)/python -m pytest -m "not packaging"
+	$(BIN)/python -m pytest -p randomly -m "not packaging"
 
 pytest-newest: $(NEWEST_STAMP)
 	@absent="$$($(NEWEST_BIN)/python -c '$(ABSENT_MARKERS)')"; \
 	echo "== tests on the newest releases: $$($(NEWEST_BIN)/python -m pip freeze | grep -iE '^(dagster|pandas|httpx)==' | tr '\n' ' ')"; \
 	if [ -n "$$absent" ]; then echo "== deselected here, as their packages cannot be installed beside these: -m \"$$absent\""; fi; \
-	$(NEWEST_BIN)/python -m pytest $${absent:+-m "$$absent"}
+	$(NEWEST_BIN)/python -m pytest -p randomly $${absent:+-m "$$absent"}
 
 ui: $(STAMP)
 	$(BIN)/python -m example_project.ui --port $(PORT)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from blooio_dagster import BlooioClient
@@ -61,6 +62,45 @@ def client_for() -> Iterator[Callable[..., BlooioClient]]:
     yield make
     for client in clients:
         client.close()
+
+
+class FakeClock:
+    """A clock for the test server and the pacer that moves only when a test moves it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self) -> float:
+        return self.seconds
+
+    def advance(self, seconds: float) -> None:
+        self.seconds += seconds
+
+
+# Raw HTTP to the test servers: one client per server, closed at the end of the test that used
+# it, so that no test depends on another's client (or on the order the tests run in).
+_http_clients: dict[BlooioTestServer, httpx.Client] = {}
+
+
+def http_client(server: BlooioTestServer) -> httpx.Client:
+    """A plain httpx client for ``server``'s raw HTTP, closed after the test."""
+    client = _http_clients.get(server)
+    if client is None:
+        client = _http_clients[server] = httpx.Client(timeout=30)
+    return client
+
+
+def http_get(server: BlooioTestServer, path: str, **params: Any) -> httpx.Response:
+    """``GET path`` (under the API prefix) from ``server`` with its key."""
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    return http_client(server).get(f"{server.base_url}{path}", params=params, headers=headers)
+
+
+@pytest.fixture(autouse=True)
+def _close_http_clients() -> Iterator[None]:
+    yield
+    while _http_clients:
+        _http_clients.popitem()[1].close()
 
 
 @pytest.fixture(autouse=True)

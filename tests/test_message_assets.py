@@ -159,8 +159,8 @@ def test_a_days_messages_and_reply_times_equal_the_servers_truth(
     expected = expected_reply_times(server, window, as_of(result))
     turns = conform(project.table("reply_times"), REPLY_TIME_COLUMNS)
     assert len(expected) > 20
-    assert expected["reply_time"].notna().any()
-    assert expected["waiting_for"].notna().any(), "some turns are still waiting"
+    assert expected["reply_time"].notna().sum() > 0, "some turns were answered"
+    assert expected["waiting_for"].notna().sum() > 0, "some turns are still waiting"
     pd.testing.assert_frame_equal(sorted_turns(turns), expected)
     summary = conform(project.table("response_summary"), RESPONSE_SUMMARY_COLUMNS)
     assert int(summary["turns"].iloc[0]) == len(expected)

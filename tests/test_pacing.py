@@ -453,6 +453,8 @@ def test_a_user_rate_cap_far_above_the_limit_comes_down_to_it() -> None:
 def test_a_crawl_on_a_steady_server_grows_to_max_concurrency_in_flight_and_no_further(
     start_server: ServerFactory, client_for: ClientFactory, max_concurrency: int
 ) -> None:
+    # Real time, an order of magnitude above the noise: the server's 50 ms sleep dominates
+    # every answer, so latency stays flat (and the limit grows) on a loaded machine too.
     server = start_server(chats=2000, seed=8, faults=Faults(latency=0.05))
 
     chats = client_for(server, page_size=50, max_concurrency=max_concurrency).list_chats()
@@ -476,6 +478,7 @@ def test_requests_per_second_caps_the_whole_crawl(
 def test_a_rate_limited_crawl_finishes_with_few_429s(
     start_server: ServerFactory, client_for: ClientFactory
 ) -> None:
+    # Real time: a slower (loaded) machine sends more slowly and so meets fewer 429s, never more.
     server = start_server(chats=6000, seed=10, faults=Faults(requests_per_second=10))
 
     result = client_for(server).crawl_chats()
@@ -502,9 +505,10 @@ def test_a_429_to_the_first_request_does_not_slow_the_crawl(
     statuses = Counter(r.status for r in server.chats_requests())
     assert len(result.chats) == 6000
     assert statuses[429] == 1
-    # One second of Retry-After, then full speed: 120-odd pages take well under a second
-    # here. (The old pacer fell to 0.5 requests a second: minutes.)
-    assert elapsed < 6.0
+    # Real time, an order of magnitude: one second of Retry-After, then full speed; 120-odd
+    # pages take well under a second here. (The old pacer fell to 0.5 requests a second: 4
+    # minutes.)
+    assert elapsed < 30.0
 
 
 def test_a_fixed_window_limit_is_used_near_its_average(
@@ -519,5 +523,6 @@ def test_a_fixed_window_limit_is_used_near_its_average(
     statuses = Counter(r.status for r in server.chats_requests())
     assert len(result.chats) == 6000
     assert statuses[429] == result.retries
-    assert statuses[200] / elapsed >= 0.5 * 20  # about 85% here; the old pacer 7%
+    # Real time, with room for a loaded machine: about 85% here; the old pacer 7%.
+    assert statuses[200] / elapsed >= 0.3 * 20
     assert statuses[429] / sum(statuses.values()) < 0.3

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from blooio_dagster.business_hours import BusinessHours
@@ -216,8 +216,8 @@ def test_unanswered_turns_wait_as_of_now_and_miss_the_sla_only_once_past_it() ->
         "late": False,
         "recent": None,
     }
-    assert turns["replied_at"].isna().all()
-    assert turns["reply_time"].isna().all()
+    assert turns["replied_at"].notna().sum() == 0, turns["replied_at"].tolist()
+    assert turns["reply_time"].notna().sum() == 0, turns["reply_time"].tolist()
 
 
 def test_a_reply_exactly_at_the_sla_meets_it() -> None:
@@ -563,7 +563,7 @@ def test_holidays_and_missing_instants() -> None:
     )
 
     assert result.iloc[0] == pd.Timedelta(hours=2)
-    assert result.iloc[1:].isna().all()
+    assert result.iloc[1:].notna().sum() == 0, result.tolist()
     assert hours.holidays == (date(2026, 12, 25),)
 
 
@@ -594,7 +594,7 @@ def test_business_days_are_read_as_names_and_ranges(days: str, weekdays: tuple[i
     ]
 
     assert [d for d in range(7) if worked[d]] == list(weekdays)
-    assert all(w in (pd.Timedelta(0), pd.Timedelta(hours=8)) for w in worked)
+    assert [w for w in worked if w not in (pd.Timedelta(0), pd.Timedelta(hours=8))] == []
 
 
 @pytest.mark.parametrize(
@@ -736,11 +736,11 @@ def test_reply_times_equal_the_definition_applied_message_by_message(
         "met_sla",
     )
     assert got == reference_turns(history, now, sla)
-    assert (turns["turn_started_at"] <= pd.Timestamp(now)).all()
-    answered = turns["replied_at"].notna()
-    ends = turns["turn_started_at"] + turns["reply_time"]
-    assert (turns["replied_at"][answered] == ends[answered]).all()
-    assert (turns["replied_at"][answered] <= pd.Timestamp(now)).all()
+    assert turns["turn_started_at"][turns["turn_started_at"] > pd.Timestamp(now)].tolist() == []
+    answered = turns[turns["replied_at"].notna()]
+    ends = answered["turn_started_at"] + answered["reply_time"]
+    assert answered["replied_at"].tolist() == ends.tolist()
+    assert answered["replied_at"][answered["replied_at"] > pd.Timestamp(now)].tolist() == []
 
 
 #: Window edges away from 01:00-03:00, where Paris and New York change their clocks: there a
@@ -804,8 +804,7 @@ def test_business_time_equals_counting_minutes_on_the_wall_clock(
     offsets: list[tuple[int, int]],
     holiday: bool,
 ) -> None:
-    if end == start:
-        return
+    assume(end != start)
     names = ",".join(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][d] for d in sorted(weekdays))
     hours = BusinessHours(
         names,
@@ -829,4 +828,4 @@ def test_business_time_equals_counting_minutes_on_the_wall_clock(
         for a, b in zip(starts, ends, strict=True)
     ]
     assert [int(w / pd.Timedelta(minutes=1)) for w in worked] == expected
-    assert all(w % pd.Timedelta(minutes=1) == pd.Timedelta(0) for w in worked)
+    assert [w for w in worked if w % pd.Timedelta(minutes=1) != pd.Timedelta(0)] == []

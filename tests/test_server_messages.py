@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +17,7 @@ import pytest
 
 from blooio_dagster.testing import BlooioTestServer, Faults
 from blooio_dagster.testing.history import chat_fields, generate_history
-from tests.conftest import FIXED_NOW_MS, ServerFactory
+from tests.conftest import FIXED_NOW_MS, ServerFactory, http_get
 
 # The vendor's typed spec of a message (blooio/types/chats/message_list_response.py).
 NULLABLE_STR = (str, type(None))
@@ -57,22 +56,12 @@ CHAT_FIELDS = (
     "last_message",
 )
 
-HTTP = httpx.Client(timeout=30)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _close_http() -> Iterator[None]:
-    yield
-    HTTP.close()
-
 
 def path_of(chat_id: str) -> str:
     return f"/chats/{quote(chat_id, safe='')}/messages"
 
 
-def get(server: BlooioTestServer, path: str, **params: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {server.api_key}"}
-    return HTTP.get(f"{server.base_url}{path}", params=params, headers=headers)
+get = http_get
 
 
 def messages(server: BlooioTestServer, chat_id: str, **params: Any) -> dict[str, Any]:
@@ -345,6 +334,8 @@ def test_new_messages_arrive_at_the_end_of_an_ascending_read(start_server: Serve
     server = start_server(chats=100, seed=19, faults=Faults(chat_messages_per_request=2))
     chat = server.truth()[40]
     before = server.messages_of(chat["id"])
+    # With a fixed `now`, new messages count milliseconds from the data's newest message.
+    newest = server.truth()[0]["last_message_time"]
 
     first = messages(server, chat["id"], sort="asc", limit=200)
 
@@ -352,8 +343,8 @@ def test_new_messages_arrive_at_the_end_of_an_ascending_read(start_server: Serve
     assert len(after) == len(before) + 2
     assert ids(first["messages"]) == ids(after)
     assert after[:-2] == before
-    assert all(m["time_sent"] > before[-1]["time_sent"] for m in after[-2:])
-    assert all(m["time_sent"] <= server.clock_ms() for m in after)
+    assert [m["time_sent"] for m in after[-2:]] == [newest + 1, newest + 2]
+    assert newest + 2 <= server.now_ms
     assert_agrees(server.truth()[0], after)  # the chat moved to the front
     assert server.truth()[0]["id"] == chat["id"]
 

@@ -31,7 +31,7 @@ import threading
 import time
 from bisect import bisect_left, insort
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
@@ -69,7 +69,7 @@ _Key = tuple[int, int, str]
 _T = TypeVar("_T")
 _NO_BODY = frozenset({204, 304})
 # Faults whose count or window starts when the field is set.
-_COUNTED_FROM_SET = frozenset({"first_requests_429", "fixed_window"})
+_COUNTED_FROM_SET = frozenset({"first_requests_429", "fixed_window", "server_error_every"})
 _MESSAGES = "/messages"
 _set_serials = itertools.count(1)
 
@@ -118,6 +118,9 @@ class Faults:
             (N: ``date_skew_every``), counted from the server's start: an API node whose clock
             is off (negative: it lags).
         date_skew_every: N for ``date_skew_seconds``; 1 skews every response.
+        server_error_every: every Nth request (the Nth, 2Nth, ...) gets 503, but never the same
+            path and query twice, so one retry always gets through; 0: none. Counts the
+            requests with the key and no 429, from when it is set, in the order they come.
 
     Details: ``tie_order="request"`` shuffles each tie group afresh per request;
     ``"window"`` shuffles it the same way for the same (sort, q, offset, limit) and differently
@@ -164,6 +167,7 @@ class Faults:
     inclusive_bounds: bool = False
     date_skew_seconds: float = 0.0
     date_skew_every: int = 1
+    server_error_every: int = 0
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -179,7 +183,7 @@ class Faults:
 
 @dataclass
 class RequestRecord:
-    """One request the server answered: path, query, status, and when (``time.monotonic``)."""
+    """One request the server answered: path, query, status, and when (the server's clock)."""
 
     path: str
     query: dict[str, str]
@@ -191,11 +195,10 @@ class RequestRecord:
 class _TokenBucket:
     rate: float
     tokens: float
-    updated: float = field(default_factory=time.monotonic)
+    updated: float
 
-    def take(self) -> float:
-        """0.0 if a request may pass now, else the seconds until one may."""
-        now = time.monotonic()
+    def take(self, now: float) -> float:
+        """0.0 if a request may pass at ``now``, else the seconds until one may."""
         self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens >= 1.0:
@@ -237,6 +240,11 @@ class BlooioTestServer:
             DESC) and last with ``sort=oldest``; ``False``: the reverse.
         future_chats: extra chats whose last message is dated a day after ``now`` (a device
             with a wrong clock); new messages still get the current time and sort behind them.
+        clock: seconds, read instead of the machine's clocks, so that a test depends on
+            neither the date nor the machine's speed: with ``now=None`` the timeline ends at
+            ``clock()`` (epoch seconds) and runs on it; the rate limit faults, the ``Date``
+            header of a fixed ``now`` and :attr:`RequestRecord.answered_at` count time on it
+            (``fixed_window``'s windows from the first request after it is set).
     """
 
     def __init__(
@@ -252,6 +260,7 @@ class BlooioTestServer:
         untimed_chats: int = 0,
         nulls_first: bool = False,
         future_chats: int = 0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.api_key = api_key or f"bl_test_{secrets.token_hex(16)}"
         self.faults = faults or Faults()
@@ -259,9 +268,12 @@ class BlooioTestServer:
         #: The most requests the server was answering at the same moment.
         self.max_in_flight = 0
         self._in_flight = 0
-        self._now = int(time.time() * 1000) if now is None else now
+        self._wall_clock = clock or time.time
+        self._clock = clock or time.monotonic
+        self._clock_injected = clock is not None
+        self._now = int(self._wall_clock() * 1000) if now is None else now
         self._live = now is None
-        self._made = time.monotonic()
+        self._made = self._clock()
         self._seed = seed
         self._nulls_first = nulls_first
         self._rng = random.Random(seed ^ 0x5EED)
@@ -300,7 +312,11 @@ class BlooioTestServer:
         self._first_429_mark = 0
         self._first_429_seen = 0
         self._window_mark = 0
+        self._window_origin = 0.0
         self._window_index = 0
+        self._error_every_mark = 0
+        self._error_every_seen = 0
+        self._error_every_failed: set[tuple[object, ...]] = set()
         self._window_seen = 0
         self._port = port
         self._httpd: ThreadingHTTPServer | None = None
@@ -489,6 +505,8 @@ class BlooioTestServer:
             if faults.server_error_rate and self._rng.random() < faults.server_error_rate:
                 status = self._rng.choice((500, 502, 503))
                 return _Reply(*_error(status, HTTPStatus(status).phrase, "server_error"), drip)
+            if self._error_due(faults, path, query):
+                return _Reply(*_error(503, HTTPStatus(503).phrase, "server_error"), drip)
             truncate = bool(
                 faults.truncated_body_rate and self._rng.random() < faults.truncated_body_rate
             )
@@ -527,7 +545,12 @@ class BlooioTestServer:
         if window is not None:
             allowed, seconds = window
             mark, set_at = faults._set_mark("fixed_window")
-            index = int((time.monotonic() - set_at) // seconds) if seconds > 0 else 0
+            if mark != self._window_mark:
+                # Windows run from when the field was set; on an injected clock, which the
+                # mark cannot read, from the first request after that.
+                self._window_origin = self._clock() if self._clock_injected else set_at
+            elapsed = self._clock() - self._window_origin
+            index = int(elapsed // seconds) if seconds > 0 else 0
             if mark != self._window_mark or index != self._window_index:
                 self._window_mark, self._window_index, self._window_seen = mark, index, 0
             if self._window_seen >= allowed:
@@ -536,14 +559,30 @@ class BlooioTestServer:
         if faults.requests_per_second:
             if self._bucket is None or self._bucket.rate != faults.requests_per_second:
                 rate = faults.requests_per_second
-                self._bucket = _TokenBucket(rate=rate, tokens=rate)
-            wait = self._bucket.take()
+                self._bucket = _TokenBucket(rate=rate, tokens=rate, updated=self._clock())
+            wait = self._bucket.take(self._clock())
             if wait > 0:
                 return _too_many(
                     max(1, math.ceil(wait)),
                     max(1, math.ceil(wait * 1000)) if faults.retry_after_ms else None,
                 )
         return None
+
+    def _error_due(self, faults: Faults, path: str, query: dict[str, str]) -> bool:
+        """Whether ``Faults.server_error_every`` makes this request a 5xx."""
+        every = faults.server_error_every
+        if every <= 0:
+            return False
+        mark = faults._set_mark("server_error_every")[0]
+        if mark != self._error_every_mark:
+            self._error_every_mark, self._error_every_seen = mark, 0
+            self._error_every_failed.clear()
+        self._error_every_seen += 1
+        request = (path, *sorted(query.items()))
+        if self._error_every_seen % every or request in self._error_every_failed:
+            return False
+        self._error_every_failed.add(request)
+        return True
 
     def _list_chats(
         self, query: dict[str, str], faults: Faults
@@ -778,8 +817,8 @@ class BlooioTestServer:
         since: its timeline stays consistent on any day.
         """
         if self._live:
-            return int(time.time() * 1000)
-        return self._now + int((time.monotonic() - self._made) * 1000)
+            return int(self._wall_clock() * 1000)
+        return self._now + int((self._clock() - self._made) * 1000)
 
     def _date_ms(self) -> int:
         """The clock a response's ``Date`` header tells, ``Faults.date_skew_seconds`` applied."""
@@ -1048,7 +1087,7 @@ def _make_handler(server: BlooioTestServer) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
             reply = server._answer(parts.path, query, self.headers.get("Authorization"))
-            server._record(RequestRecord(parts.path, query, reply.status))
+            server._record(RequestRecord(parts.path, query, reply.status, server._clock()))
             self._send(reply.status, reply.headers, reply.body, reply.drip_bytes_per_second)
 
         def _refuse(self) -> None:
