@@ -6,9 +6,11 @@ import argparse
 import contextlib
 import signal
 import sys
+import threading
 from types import FrameType
 
-from blooio_dagster.testing.server import API_PREFIX, BlooioTestServer, Faults
+from blooio_dagster.testing.server import BlooioTestServer, Faults
+from blooio_dagster.wording import counted
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -105,14 +107,34 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    print(
-        f"Blooio test server: http://127.0.0.1:{args.port}{API_PREFIX} "
-        f"({args.chats} chats, key {args.api_key})",
-        flush=True,
-    )
+    try:
+        server.start()
+    except OSError as exc:
+        print(
+            f"Cannot listen on 127.0.0.1:{args.port} ({exc.strerror or exc}); is another server "
+            "running there? Stop it, or pass --port with another port (0 picks a free one).",
+            file=sys.stderr,
+        )
+        return 1
+    # Printed once the socket listens, so a script may start using the server when it sees them.
+    print(banner(server, args), flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+        threading.Event().wait()
+    server.stop()
     return 0
+
+
+def banner(server: BlooioTestServer, args: argparse.Namespace) -> str:
+    """What a user needs next: where the server is, the two variables to set, how to stop it."""
+    return "\n".join(
+        [
+            f"Blooio test server with {counted(args.chats, 'chat')} at {server.base_url}",
+            "Point the client, the example project or your Dagster project at it; in another shell:",
+            f"  export BLOOIO_API_KEY={args.api_key}",
+            f"  export BLOOIO_BASE_URL={server.base_url}",
+            "Ctrl-C stops it.",
+        ]
+    )
 
 
 def _sizes(text: str) -> tuple[int, ...]:
