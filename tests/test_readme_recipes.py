@@ -77,5 +77,5 @@ def test_the_readme_recipes_run_as_printed(start_server: ServerFactory, tmp_path
 
     run_recipe(current, server, tmp_path, database)
     with duckdb.connect(str(database), read_only=True) as con:
-        (count,) = con.sql("select count(*) from blooio.current_chats").fetchone() or (0,)
+        count = con.execute("select count(*) from blooio.current_chats").fetchall()[0][0]
     assert count == 300
