@@ -232,6 +232,18 @@ def test_runs_in_the_foreground_and_prints_what_to_export() -> None:
         assert process.wait(timeout=10) == 0
 
 
+def test_a_bad_now_is_refused_saying_how_to_write_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from blooio_dagster.testing.__main__ import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--now", "yesterday"])
+
+    assert "not an ISO date and time: 'yesterday'; write e.g. 2026-03-10T15:00" in (
+        capsys.readouterr().err
+    )
+    assert parse_args(["--now", "2026-03-10T15:00"]).now == 1_773_154_800_000
+
+
 def test_a_taken_port_is_one_clear_line() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -7,6 +7,7 @@ import contextlib
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from types import FrameType
 
 from blooio_dagster.testing.server import BlooioTestServer, Faults
@@ -65,6 +66,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="untimed chats first with sort=recent (default: last)",
     )
+    parser.add_argument(
+        "--profile",
+        choices=("inbox", "support"),
+        default="inbox",
+        help="inbox: any mix of directions and times (default); support: a support team's "
+        "conversations, answered in minutes, as make demo shows",
+    )
+    parser.add_argument(
+        "--now",
+        type=_instant,
+        default=None,
+        help="fix the data's clock at this UTC time, e.g. 2026-03-10T15:00 (default: the real "
+        "clock, live)",
+    )
     args = parser.parse_args(argv)
     if args.chats < 0 or args.untimed_chats < 0 or not 0 <= args.port <= 65535:
         parser.error("--chats and --untimed-chats must be >= 0 and --port between 0 and 65535")
@@ -96,6 +111,8 @@ def make_server(args: argparse.Namespace) -> BlooioTestServer:
         tie_groups=args.tie_groups,
         untimed_chats=args.untimed_chats,
         nulls_first=args.nulls_first,
+        profile=args.profile,
+        now=args.now,
     )
 
 
@@ -135,6 +152,16 @@ def banner(server: BlooioTestServer, args: argparse.Namespace) -> str:
             "Ctrl-C stops it.",
         ]
     )
+
+
+def _instant(text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO date and time: {text!r}; write e.g. 2026-03-10T15:00"
+        ) from None
+    return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000)
 
 
 def _sizes(text: str) -> tuple[int, ...]:
