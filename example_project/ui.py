@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from blooio_dagster.testing import BlooioTestServer
+from example_project.demo import CHATS as DEMO_CHATS
 from example_project.processes import (
     DAGSTER_HOME,
     LINEAGE_PATH,
@@ -70,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Checked before the Blooio server starts too, so a taken port fails at once.
         check_port_free(port)
-        with BlooioTestServer(chats=20_000, seed=1) as server:
+        # The demo's support inbox, on the live clock, so runs started in the UI find today's data.
+        with BlooioTestServer(chats=DEMO_CHATS, seed=1, profile="support") as server:
             env = {
                 "DAGSTER_HOME": str(DAGSTER_HOME),
                 "BLOOIO_API_KEY": server.api_key,

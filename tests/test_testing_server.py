@@ -197,36 +197,63 @@ def test_moving_chats_jump_to_the_front(server: BlooioTestServer) -> None:
     assert len(after) == len(before)
 
 
-def test_runs_in_the_foreground_from_the_command_line() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def test_runs_in_the_foreground_and_prints_what_to_export() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "blooio_dagster.testing", "--port", str(port), "--chats", "120"],
+        [sys.executable, "-m", "blooio_dagster.testing", "--port", "0", "--chats", "120"],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         assert process.stdout is not None
-        banner = process.stdout.readline()
-        assert f"http://127.0.0.1:{port}/v2/api" in banner
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                response = httpx.get(
-                    f"http://127.0.0.1:{port}/v2/api/chats",
-                    params={"limit": 200},
-                    headers={"Authorization": "Bearer bl_test_local"},
-                )
-                break
-            except httpx.ConnectError:
-                assert time.monotonic() < deadline, "the server did not start listening"
-                time.sleep(0.1)
+        banner = [process.stdout.readline().rstrip("\n") for _ in range(5)]
+        exports = dict(
+            line.removeprefix("  export ").split("=", 1)
+            for line in banner
+            if line.startswith("  export ")
+        )
+        assert sorted(exports) == ["BLOOIO_API_KEY", "BLOOIO_BASE_URL"], banner
+        assert banner[0] == f"Blooio test server with 120 chats at {exports['BLOOIO_BASE_URL']}"
+        assert banner[-1] == "Ctrl-C stops it.", banner
+        # The lines are printed once the server listens: the exported values work at once.
+        response = httpx.get(
+            exports["BLOOIO_BASE_URL"] + "/chats",
+            params={"limit": 200},
+            headers={"Authorization": f"Bearer {exports['BLOOIO_API_KEY']}"},
+        )
         assert response.json()["pagination"]["total"] == 120
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+def test_a_bad_now_is_refused_saying_how_to_write_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from blooio_dagster.testing.__main__ import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--now", "yesterday"])
+
+    assert "not an ISO date and time: 'yesterday'; write e.g. 2026-03-10T15:00" in (
+        capsys.readouterr().err
+    )
+    assert parse_args(["--now", "2026-03-10T15:00"]).now == 1_773_154_800_000
+
+
+def test_a_taken_port_is_one_clear_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ran = subprocess.run(
+            [sys.executable, "-m", "blooio_dagster.testing", "--port", str(port), "--chats", "1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert ran.returncode == 1, ran.stderr
+    assert ran.stderr.startswith(f"Cannot listen on 127.0.0.1:{port}"), ran.stderr
+    assert "Traceback" not in ran.stderr, ran.stderr
 
 
 # -- data shapes and faults ---------------------------------------------------------------------

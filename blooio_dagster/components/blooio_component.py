@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,8 +24,10 @@ from blooio_dagster.schedules import DEFAULT_REPLY_LOOKBACK_DAYS, build_blooio_s
 from blooio_dagster.translator import BlooioTableProps, DagsterBlooioTranslator
 
 
-def _in_range(low: int, high: int | None, unit: str = "") -> Callable[[Any, ValidationInfo], Any]:
-    """A validator whose error names the field and the allowed range, e.g. "1 to 200"."""
+def _in_range(low: int, high: int | None, unit: str = "") -> tuple[AfterValidator, FieldInfo]:
+    """A range for an attribute: in the JSON schema, so that ``dg check yaml`` names the field and
+    the bound before anything loads, and as a validator whose error names the field and the
+    range ("1 to 200") when the component is built from Python."""
     allowed = f"{low} to {high}" if high is not None else f"{low} or more"
 
     def check(value: Any, info: ValidationInfo) -> Any:
@@ -34,13 +35,18 @@ def _in_range(low: int, high: int | None, unit: str = "") -> Callable[[Any, Vali
             raise ValueError(f"{info.field_name} must be {allowed}{unit}, got {value!r}")
         return value
 
-    return check
+    bounds: dict[str, Any] = {"minimum": low} | ({"maximum": high} if high is not None else {})
+    return AfterValidator(check), Field(json_schema_extra=bounds)
 
 
-def _positive(value: float | None, info: ValidationInfo) -> float | None:
+def _check_positive(value: float | None, info: ValidationInfo) -> float | None:
     if value is not None and not value > 0:
         raise ValueError(f"{info.field_name} must be more than 0, got {value!r}")
     return value
+
+
+# Numeric keywords of a JSON schema apply to numbers only: a null or a template string passes.
+_positive = (AfterValidator(_check_positive), Field(json_schema_extra={"exclusiveMinimum": 0}))
 
 
 def _doc(description: str) -> dg.Resolver:
@@ -118,7 +124,7 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
     messages: Annotated[bool, _doc("Add the messages and exact reply_times assets.")] = True
     reply_sla_minutes: Annotated[
         float,
-        AfterValidator(_positive),
+        *_positive,
         _doc("Reply-time target in minutes; later replies count as SLA breaches."),
     ] = DEFAULT_REPLY_SLA.total_seconds() / 60
     business_hours: Annotated[
@@ -137,12 +143,12 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
     ] = "single_run"
     freshness_warn_hours: Annotated[
         float | None,
-        AfterValidator(_positive),
+        *_positive,
         _doc("Warn when chats are older than this many hours; null for none."),
     ] = 26
     freshness_fail_hours: Annotated[
         float | None,
-        AfterValidator(_positive),
+        *_positive,
         _doc("Fail freshness after this many hours; null for no policy."),
     ] = 48
     partition_expr: Annotated[
@@ -160,7 +166,7 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
     schedule: Annotated[bool, _doc("Add the daily schedule (stopped).")] = True
     reply_lookback_days: Annotated[
         int,
-        AfterValidator(_in_range(0, 30, " days")),
+        *_in_range(0, 30, " days"),
         _doc("Days before the latest one the schedule refreshes for late replies, 0 to 30."),
     ] = DEFAULT_REPLY_LOOKBACK_DAYS
     # -- resource
@@ -173,28 +179,26 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
     ] = "BLOOIO_BASE_URL"
     page_size: Annotated[
         int,
-        AfterValidator(_in_range(1, MAX_PAGE_SIZE)),
+        *_in_range(1, MAX_PAGE_SIZE),
         _doc(f"Chats per request, 1 to {MAX_PAGE_SIZE}."),
     ] = MAX_PAGE_SIZE
     max_concurrency: Annotated[
-        int, AfterValidator(_in_range(1, 256)), _doc("Most requests in flight at once, 1 to 256.")
+        int, *_in_range(1, 256), _doc("Most requests in flight at once, 1 to 256.")
     ] = BlooioResource.model_fields["max_concurrency"].default
     requests_per_second: Annotated[
         float | None,
-        AfterValidator(_positive),
+        *_positive,
         _doc("A hard cap on request rate; null to learn it from 429s."),
     ] = None
-    timeout: Annotated[
-        float, AfterValidator(_positive), _doc("Seconds per attempt of a request.")
-    ] = 30.0
+    timeout: Annotated[float, *_positive, _doc("Seconds per attempt of a request.")] = 30.0
     max_retries: Annotated[
         int,
-        AfterValidator(_in_range(0, 20)),
+        *_in_range(0, 20),
         _doc("Retries for connection errors, timeouts, 408, 429, 5xx, 0 to 20."),
     ] = 5
     max_missing: Annotated[
         int,
-        AfterValidator(_in_range(0, None)),
+        *_in_range(0, None),
         _doc("Chats a crawl may leave unaccounted for and still succeed (0: none)."),
     ] = 0
 

@@ -6,9 +6,12 @@ import argparse
 import contextlib
 import signal
 import sys
+import threading
+from datetime import UTC, datetime
 from types import FrameType
 
-from blooio_dagster.testing.server import API_PREFIX, BlooioTestServer, Faults
+from blooio_dagster.testing.server import BlooioTestServer, Faults
+from blooio_dagster.wording import counted
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,6 +66,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="untimed chats first with sort=recent (default: last)",
     )
+    parser.add_argument(
+        "--profile",
+        choices=("inbox", "support"),
+        default="inbox",
+        help="inbox: any mix of directions and times (default); support: a support team's "
+        "conversations, answered in minutes, as make demo shows",
+    )
+    parser.add_argument(
+        "--now",
+        type=_instant,
+        default=None,
+        help="fix the data's clock at this UTC time, e.g. 2026-03-10T15:00 (default: the real "
+        "clock, live)",
+    )
     args = parser.parse_args(argv)
     if args.chats < 0 or args.untimed_chats < 0 or not 0 <= args.port <= 65535:
         parser.error("--chats and --untimed-chats must be >= 0 and --port between 0 and 65535")
@@ -94,6 +111,8 @@ def make_server(args: argparse.Namespace) -> BlooioTestServer:
         tie_groups=args.tie_groups,
         untimed_chats=args.untimed_chats,
         nulls_first=args.nulls_first,
+        profile=args.profile,
+        now=args.now,
     )
 
 
@@ -105,14 +124,44 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    print(
-        f"Blooio test server: http://127.0.0.1:{args.port}{API_PREFIX} "
-        f"({args.chats} chats, key {args.api_key})",
-        flush=True,
-    )
+    try:
+        server.start()
+    except OSError as exc:
+        print(
+            f"Cannot listen on 127.0.0.1:{args.port} ({exc.strerror or exc}); is another server "
+            "running there? Stop it, or pass --port with another port (0 picks a free one).",
+            file=sys.stderr,
+        )
+        return 1
+    # Printed once the socket listens, so a script may start using the server when it sees them.
+    print(banner(server, args), flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+        threading.Event().wait()
+    server.stop()
     return 0
+
+
+def banner(server: BlooioTestServer, args: argparse.Namespace) -> str:
+    """What a user needs next: where the server is, the two variables to set, how to stop it."""
+    return "\n".join(
+        [
+            f"Blooio test server with {counted(args.chats, 'chat')} at {server.base_url}",
+            "Point the client, the example project or your Dagster project at it; in another shell:",
+            f"  export BLOOIO_API_KEY={args.api_key}",
+            f"  export BLOOIO_BASE_URL={server.base_url}",
+            "Ctrl-C stops it.",
+        ]
+    )
+
+
+def _instant(text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO date and time: {text!r}; write e.g. 2026-03-10T15:00"
+        ) from None
+    return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000)
 
 
 def _sizes(text: str) -> tuple[int, ...]:

@@ -92,6 +92,16 @@ def generate_chats(count: int, seed: int, now_ms: int) -> list[dict[str, Any]]:
     return chats
 
 
+def chat_identity(index: int, rng: random.Random) -> dict[str, Any]:
+    """A chat's id, type, contact, group and background, for data whose messages come first.
+
+    Its message fields are placeholders, to be set from the chat's history.
+    """
+    chat = _chat(index, rng, 365 * DAY_MS)
+    del chat["first_message_time"]
+    return chat
+
+
 def sort_key(chat: dict[str, Any]) -> tuple[int, str]:
     """Newest first; equal times by id, so the order is total and stable."""
     return (-chat["last_message_time"], chat["id"])

@@ -57,6 +57,7 @@ from blooio_dagster.testing.history import (
     live_message,
     message_key,
 )
+from blooio_dagster.testing.support import support_chats
 
 API_PREFIX = "/v2/api"
 #: Where answers of a ``status_override`` in the 3xx range point.
@@ -245,6 +246,9 @@ class BlooioTestServer:
             ``clock()`` (epoch seconds) and runs on it; the rate limit faults, the ``Date``
             header of a fixed ``now`` and :attr:`RequestRecord.answered_at` count time on it
             (``fixed_window``'s windows from the first request after it is set).
+        profile: ``"inbox"``, any mix of directions and times, to test the crawl against;
+            ``"support"``, conversations a support team answers in minutes to days, with a few
+            customers still waiting (:mod:`blooio_dagster.testing.support`), for demos.
     """
 
     def __init__(
@@ -261,6 +265,7 @@ class BlooioTestServer:
         nulls_first: bool = False,
         future_chats: int = 0,
         clock: Callable[[], float] | None = None,
+        profile: Literal["inbox", "support"] = "inbox",
     ) -> None:
         self.api_key = api_key or f"bl_test_{secrets.token_hex(16)}"
         self.faults = faults or Faults()
@@ -278,7 +283,9 @@ class BlooioTestServer:
         self._nulls_first = nulls_first
         self._rng = random.Random(seed ^ 0x5EED)
         self._lock = threading.Lock()
-        generated = generate_chats(chats, seed, self._now)
+        # "support": conversations of answered turns, made with their messages (for demos).
+        support = support_chats(chats, seed, self._now) if profile == "support" else []
+        generated = [c for c, _ in support] if support else generate_chats(chats, seed, self._now)
         # The message clock starts from the ordinary chats, never from future-dated ones.
         self._clock_ms = max((c["last_message_time"] for c in generated), default=self._now)
         reshaped = bool(tie_groups or untimed_chats or future_chats)
@@ -304,7 +311,7 @@ class BlooioTestServer:
         self._changed: set[str] = set()
         # The histories of chats whose messages changed; every other chat's history is made
         # from the chat on demand, so nothing is stored up front.
-        self._histories: dict[str, list[dict[str, Any]]] = {}
+        self._histories: dict[str, list[dict[str, Any]]] = {c["id"]: h for c, h in support}
         self._unsent: set[str] = set()
         self._serial = 0
         self._responses = 0
