@@ -79,6 +79,7 @@ from blooio_dagster.translator import (
     asset_outs,
     translate,
 )
+from blooio_dagster.wording import counted
 
 DEFAULT_START_DATE = "2025-01-01"
 #: Seconds between progress lines while a crawl runs.
@@ -543,7 +544,8 @@ def _refuse_ranges_the_io_manager_cannot_store(context: dg.AssetExecutionContext
     io_manager = getattr(context.resources, "io_manager", None)
     if isinstance(io_manager, dg.UPathIOManager):
         raise dg.DagsterInvalidDefinitionError(
-            f"This run covers {len(context.partition_keys)} days ({context.partition_keys[0]} to "
+            f"This run covers {counted(len(context.partition_keys), 'day')} "
+            f"({context.partition_keys[0]} to "
             f"{context.partition_keys[-1]}) in one run, but the IO manager "
             f"{type(io_manager).__name__} stores one day per output. Either give the Blooio "
             "assets an IO manager that stores partition ranges (DuckDB, Snowflake, BigQuery), "
@@ -783,14 +785,15 @@ def _read_messages(
 
 
 def _crawl_summary(result: ChatCrawlResult) -> str:
-    done = (
-        "Every chat is accounted for."
-        if result.verified
-        else f"{result.missing} chats are unaccounted for (within max_missing)."
-    )
+    if result.verified:
+        done = "Every chat is accounted for."
+    elif result.missing is None:
+        done = "Not every chat could be accounted for (within max_missing)."
+    else:
+        done = f"{counted(result.missing, 'chat')} unaccounted for (within max_missing)."
     return (
-        f"Read {len(result.chats):,} chats in {result.pages:,} pages "
-        f"({result.retries} retries, {result.elapsed_seconds:.1f}s). {done}"
+        f"Read {counted(len(result.chats), 'chat')} in {counted(result.pages, 'page')} "
+        f"({counted(result.retries, 'retry', 'retries')}, {result.elapsed_seconds:.1f}s). {done}"
     )
 
 
@@ -808,13 +811,13 @@ def _progress_logger(
             if now - last < PROGRESS_EVERY_SECONDS:
                 return
             last = now
-        pages = f"{progress.pages:,}"
+        pages = counted(progress.pages, "page")
         if estimate and progress.pages_expected:
             pages += f" of about {progress.pages_expected:,}"
         left = progress.seconds_left if estimate else None
         eta = f", about {left:.0f}s left" if left is not None else ""
         context.log.info(
-            f"Blooio crawl: {pages} pages, {progress.chats_seen:,} chats, "
+            f"Blooio crawl: {pages}, {counted(progress.chats_seen, 'chat')}, "
             f"{progress.chats_per_second:,.0f} chats/s{eta}"
         )
 

@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from blooio_dagster.metadata import masked_examples
+from blooio_dagster.wording import counted
 
 #: Clock skew tolerated between Blooio's timestamps and this machine before a time counts
 #: as "in the future".
@@ -33,7 +34,8 @@ def no_future_times_spec(asset: dg.AssetKey) -> dg.AssetCheckSpec:
         asset=asset,
         description=(
             "No message time lies after the crawl finished "
-            f"(allowing {int(FUTURE_TOLERANCE.total_seconds() // 60)} minutes of clock skew)."
+            f"(allowing {counted(int(FUTURE_TOLERANCE.total_seconds() // 60), 'minute')} of clock "
+            "skew)."
         ),
     )
 

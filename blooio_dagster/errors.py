@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import overload
 
 from blooio_dagster.redaction import redact_held
+from blooio_dagster.wording import counted, every_attempt
 
 
 @overload
@@ -104,7 +105,7 @@ class BlooioRateLimitError(BlooioError):
         self.attempts = attempts
         self.path = path
         super().__init__(
-            f"Blooio rate-limited GET {path} on all {attempts} attempts (HTTP 429). Lower "
+            f"Blooio rate-limited GET {path} on {every_attempt(attempts)} (HTTP 429). Lower "
             "max_concurrency or set requests_per_second below your organization's limit, "
             "or raise max_retries."
         )
@@ -120,21 +121,26 @@ class BlooioServerError(BlooioError):
         self.path = path
         said = f": {api_message}" if api_message else ""
         super().__init__(
-            f"Blooio failed GET {path} with HTTP {status_code}{said} after {attempts} attempts. "
+            f"Blooio failed GET {path} with HTTP {status_code}{said} after "
+            f"{counted(attempts, 'attempt')}. "
             "This is on Blooio's side; try again later, or raise max_retries."
         )
 
 
 class BlooioConnectionError(BlooioError):
-    """Blooio could not be reached, or timed out, on every attempt."""
+    """Blooio could not be reached, or timed out, on every attempt.
 
-    def __init__(self, attempts: int, base_url: str, cause: str) -> None:
+    ``hint`` says what to check for the cause at hand (a refused connection, a timeout, a
+    name that does not resolve); without one, the network and ``base_url``.
+    """
+
+    def __init__(self, attempts: int, base_url: str, cause: str, hint: str | None = None) -> None:
         self.attempts = attempts
         self.base_url = base_url
         cause = _clean(cause)
         super().__init__(
-            f"Could not reach Blooio at {base_url} after {attempts} attempts ({cause}). Check "
-            "the network and base_url (BLOOIO_BASE_URL), or raise timeout."
+            f"Could not reach Blooio at {base_url} after {counted(attempts, 'attempt')} "
+            f"({cause}). {hint or 'Check the network and base_url (BLOOIO_BASE_URL).'}"
         )
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from blooio_dagster.errors import BlooioIncompleteError
 from blooio_dagster.pages import TIMED_TOP_KEY, ChatPage, NewestChats, is_timed
+from blooio_dagster.wording import counted
 
 
 @dataclass(frozen=True)
@@ -112,18 +113,21 @@ def incomplete_error(verdict: CrawlVerdict, repair_rounds: int) -> BlooioIncompl
     if verdict.missing is None or verdict.expected is None:
         problem = (
             "the API sends no pagination.total and some parts of the list could not be "
-            f"joined after {repair_rounds} repair rounds:"
+            f"joined after {counted(repair_rounds, 'repair round')}:"
         )
     elif not verdict.missing:
         problem = (
-            f"the count adds up ({verdict.unique_chats:,} chats), but some parts of the "
-            f"list could not be joined after {repair_rounds} repair rounds, and chats deleted "
+            f"the count adds up ({counted(verdict.unique_chats, 'chat')}), but some parts of the "
+            f"list could not be joined after {counted(repair_rounds, 'repair round')}, and chats "
+            "deleted "
             "meanwhile could hide missing ones:"
         )
     else:
         problem = (
-            f"{verdict.missing:,} of {verdict.expected:,} chats are unaccounted for "
-            f"(read {verdict.unique_chats:,} distinct chats; {repair_rounds} repair rounds):"
+            f"{verdict.missing:,} of {counted(verdict.expected, 'chat')} "
+            f"{'is' if verdict.missing == 1 else 'are'} unaccounted for "
+            f"(read {counted(verdict.unique_chats, 'distinct chat')}; "
+            f"{counted(repair_rounds, 'repair round')}):"
         )
     return BlooioIncompleteError(
         problem,

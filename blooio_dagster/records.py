@@ -28,6 +28,8 @@ from typing import Any, Literal, overload
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from blooio_dagster.wording import counted
+
 Chat = dict[str, Any]
 
 
@@ -159,7 +161,7 @@ class ChatList(Sequence[Chat]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<ChatList of {len(self):,} chats>"
+        return f"<ChatList of {counted(len(self), 'chat')}>"
 
     @property
     def all_records(self) -> bool:

@@ -33,6 +33,7 @@ from blooio_dagster.frames import (
     epoch_ns,
     message_order,
 )
+from blooio_dagster.wording import counted
 
 __all__ = [
     "BusinessHours",
@@ -270,7 +271,8 @@ def choose_reply_cutoff(
         ahead = sum(clock > at + tolerance for clock in ordered)
         if lagging or ahead:
             notes.append(
-                f"{_answers(lagging + ahead)} of {_answers(len(ordered))} from the API carried "
+                f"{counted(lagging + ahead, 'answer')} of {counted(len(ordered), 'answer')} from the "
+                "API carried "
                 f"a Date header more than {_span(tolerance)} from their median ({at.isoformat()}) "
                 f"(earliest {ordered[0].isoformat()}, latest {ordered[-1].isoformat()}): an API "
                 "node's clock is off; the median is used."
@@ -305,16 +307,12 @@ def choose_reply_cutoff(
     return ReplyCutoff(at=at, source=source, warnings=tuple(notes))
 
 
-def _answers(count: int) -> str:
-    return f"{count} answer" if count == 1 else f"{count} answers"
-
-
 def _span(duration: timedelta) -> str:
     seconds = int(duration.total_seconds())
     if seconds < 120:
-        return f"{seconds} seconds"
+        return counted(seconds, "second")
     if seconds < 2 * 3600:
-        return f"{seconds // 60} minutes"
+        return counted(seconds // 60, "minute")
     if seconds < 2 * 86400:
-        return f"{seconds // 3600} hours"
-    return f"{seconds // 86400} days"
+        return counted(seconds // 3600, "hour")
+    return counted(seconds // 86400, "day")

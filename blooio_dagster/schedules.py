@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
+from blooio_dagster.wording import counted
+
 #: Days before the latest complete one that the schedule materializes again, so that turns
 #: answered a day or two late get their reply times.
 DEFAULT_REPLY_LOOKBACK_DAYS = 2
@@ -83,7 +85,8 @@ def build_blooio_schedule(
         execution_timezone=partitions_def.timezone or "UTC",
         default_status=default_status,
         description=(
-            f"Materializes the latest complete Blooio day and the {reply_lookback_days} days "
+            f"Materializes the latest complete Blooio day and the "
+            f"{counted(reply_lookback_days, 'day')} "
             "before it (for late replies), and refreshes current_chats."
         ),
     )

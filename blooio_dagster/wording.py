@@ -11,3 +11,8 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
     if count == 1:
         return f"1 {noun}"
     return f"{count:,} {plural or noun + 's'}"
+
+
+def every_attempt(attempts: int) -> str:
+    """ "all 6 attempts", or "the only attempt" when no retry was allowed."""
+    return "the only attempt" if attempts == 1 else f"all {attempts:,} attempts"

@@ -252,7 +252,7 @@ def test_a_run_of_ties_the_server_never_shows_whole_is_reported_not_returned() -
 
     assert raised.value.missing == 1
     assert raised.value.expected == 70
-    assert "1 of 70 chats are unaccounted for" in str(raised.value)
+    assert "1 of 70 chats is unaccounted for" in str(raised.value)
     assert len(chats.requests) < 400, "gave up within a bounded number of requests"
 
 
@@ -380,5 +380,5 @@ def test_a_chat_that_keeps_moving_out_of_sight_is_reported() -> None:
         answer = chats.fetch(offset, limit)
         return PageAnswer([c for c in answer.chats if c["id"] != "c00090"], answer.total, limit)
 
-    with pytest.raises(BlooioIncompleteError, match="1 of 100 chats are unaccounted for"):
+    with pytest.raises(BlooioIncompleteError, match="1 of 100 chats is unaccounted for"):
         crawl(fetch)

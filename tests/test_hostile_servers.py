@@ -477,7 +477,7 @@ def test_chats_and_messages_tables_name_chats_by_hash_not_by_number_or_name(
     with pytest.raises(BlooioResponseError) as messages_error:
         messages_to_frame({chat_id: messages})
 
-    assert f"chat {chat_ref(PHONE)} has contact = a str" in str(chats_error.value)
+    assert f"({chat_ref(PHONE)}) has contact = a str" in str(chats_error.value)
     assert f"chat {chat_ref(chat_id)} has status = 5" in str(messages_error.value)
     shown = [str(chats_error.value), str(messages_error.value)]
     private = [PHONE[1:], NAME, chat_id, quote(chat_id, safe="")]
