@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from blooio_dagster._version import __version__
     from blooio_dagster.assets import (
         DEFAULT_REPLY_SLA,
+        BlooioCostlyBackfillWarning,
         blooio_partitions,
         build_blooio_assets,
     )
@@ -89,6 +90,7 @@ if TYPE_CHECKING:
 #: Where each public name lives; the module is imported when the name is first used.
 _EXPORTS: dict[str, str] = {
     "DEFAULT_REPLY_SLA": "blooio_dagster.assets",
+    "BlooioCostlyBackfillWarning": "blooio_dagster.assets",
     "blooio_partitions": "blooio_dagster.assets",
     "build_blooio_assets": "blooio_dagster.assets",
     "BusinessHours": "blooio_dagster.business_hours",
@@ -146,6 +148,7 @@ __all__ = [
     "BlooioComponent",
     "BlooioConfigError",
     "BlooioConnectionError",
+    "BlooioCostlyBackfillWarning",
     "BlooioError",
     "BlooioIncompleteError",
     "BlooioIncompleteMessagesError",

@@ -137,6 +137,18 @@ def blooio_partitions(
         ) from None
 
 
+#: Days per run under which a multi-run backfill policy warns of its cost.
+COSTLY_BELOW = 7
+
+
+class BlooioCostlyBackfillWarning(UserWarning):
+    """A backfill policy that runs few days per run.
+
+    A run reads every chat active since its first day and their messages up to now, so each
+    run of an old range costs about as much as the whole range in one run.
+    """
+
+
 def without_beta_warnings(build: Callable[P, R]) -> Callable[P, R]:
     """Silence Dagster's beta warnings inside ``build``.
 
@@ -252,6 +264,19 @@ def build_blooio_assets(
         )
     if partitions_def is not None and backfill_policy is None:
         backfill_policy = dg.BackfillPolicy.single_run()
+    days_per_run = backfill_policy.max_partitions_per_run if backfill_policy else None
+    if partitions_def is not None and days_per_run is not None and days_per_run < COSTLY_BELOW:
+        warnings.warn(
+            BlooioCostlyBackfillWarning(
+                f"backfill_policy runs {counted(days_per_run, 'day')} per run. Each run reads "
+                "every chat active since its first day, with their messages up to now, so a "
+                "backfill costs about one such crawl per run: 60 days one per run can take "
+                "30 times the requests of one run. Prefer BackfillPolicy.single_run() with a "
+                "database IO manager (DuckDB, Snowflake, BigQuery), or "
+                f"multi_run({COSTLY_BELOW}) or more."
+            ),
+            stacklevel=3,
+        )
     tables = _tables(
         prefix=tuple(prefix),
         group_name=group_name,
