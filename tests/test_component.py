@@ -71,7 +71,7 @@ EVERY_SETTING: dict[str, Any] = {
     "timeout": 12.5,
     "max_retries": 2,
     "max_concurrency": 4,
-    "requests_per_second": 7.5,
+    "requests_per_second": 75.0,
     "max_missing": 3,
     "page_size": 100,
     "backfill_policy": "multi_run",
@@ -111,7 +111,7 @@ def test_every_setting_reaches_the_resource_and_the_assets(
         "timeout": 12.5,
         "max_retries": 2,
         "max_concurrency": 4,
-        "requests_per_second": 7.5,
+        "requests_per_second": 75.0,
     }
     assert (resource.max_missing, resource.page_size) == (3, 100)
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
