@@ -39,7 +39,15 @@ CRAWL_TESTS = ("tests/test_completeness_properties.py", "tests/test_completeness
 MESSAGES_TESTS = ("tests/test_messages_properties.py", "tests/test_messages_client.py")
 REPLY_TESTS = ("tests/test_reply_times.py",)
 EVERY_SETTING = ("tests/test_component.py::test_every_setting_reaches_the_resource_and_the_assets",)
-COMPONENT_SETTINGS = ("tests/test_component_settings.py",)
+SETTINGS_TESTS = "tests/test_component_settings.py"
+#: -x: the first failure kills the mutant; no shrinking (see tests/conftest.py): any failing
+#: example will do.
+PYTEST_OPTIONS = ("-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider")
+PYTEST_OPTIONS += ("--hypothesis-profile=mutations",)
+
+
+def settings_test(name: str) -> tuple[str, ...]:
+    return (f"{SETTINGS_TESTS}::{name}",)
 
 
 @dataclass(frozen=True)
@@ -190,7 +198,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "pool=self.pool,",
         'pool="blooio",',
         "the component ignores pool",
-        COMPONENT_SETTINGS,
+        settings_test("test_the_pool_reaches_the_api_assets"),
     ),
     Mutant(
         "component-ignores-start_date",
@@ -198,7 +206,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "start_date=self.start_date,",
         "start_date=DEFAULT_START_DATE,",
         "the component ignores start_date",
-        COMPONENT_SETTINGS,
+        settings_test("test_start_date_is_the_first_partition"),
     ),
     Mutant(
         "component-ignores-messages-false",
@@ -206,7 +214,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "messages=self.messages,",
         "messages=True,",
         "the component adds the messages assets even with messages: false",
-        COMPONENT_SETTINGS,
+        settings_test("test_messages_false_leaves_the_messages_tables_out"),
     ),
     Mutant(
         "component-ignores-schedule-false",
@@ -214,7 +222,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "            if self.schedule\n",
         "            if True\n",
         "the component adds the schedule even with schedule: false",
-        COMPONENT_SETTINGS,
+        settings_test("test_schedule_false_leaves_the_schedule_out"),
     ),
     Mutant(
         "component-ignores-resource_key",
@@ -222,7 +230,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "resource_key=self.resource_key,",
         'resource_key="blooio",',
         "the assets ask for the default resource key whatever resource_key says",
-        COMPONENT_SETTINGS,
+        settings_test("test_resource_key_names_the_resource_the_assets_ask_for"),
     ),
     Mutant(
         "component-ignores-base_url_env_var",
@@ -230,7 +238,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "                    self.base_url_env_var,\n",
         '                    "BLOOIO_BASE_URL",\n',
         "the resource reads BLOOIO_BASE_URL whatever base_url_env_var says",
-        COMPONENT_SETTINGS,
+        settings_test("test_base_url_env_var_is_read_when_the_resource_starts"),
     ),
 )
 
@@ -277,8 +285,7 @@ def run(mutant: Mutant, copy: Path) -> bool:
     module.write_text(source.replace(mutant.original, mutant.replacement))
     try:
         tested = subprocess.run(
-            [sys.executable, "-m", "pytest", *mutant.tests, "-x", "-q", "-p", "no:randomly"]
-            + ["-p", "no:cacheprovider", "--hypothesis-profile=mutations"],
+            [sys.executable, "-m", "pytest", *mutant.tests, *PYTEST_OPTIONS],
             cwd=copy,
             env={**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"},
             capture_output=True,

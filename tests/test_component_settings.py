@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 import pytest
 import yaml  # type: ignore[import-untyped, unused-ignore]
+from dagster.components.scaffold.scaffold import get_scaffolder
 
 from blooio_dagster import (
     BlooioComponent,
@@ -24,8 +25,6 @@ from blooio_dagster import (
     build_blooio_assets,
     build_blooio_schedule,
 )
-from dagster.components.scaffold.scaffold import get_scaffolder
-
 from blooio_dagster.components.blooio_component import scaffold_yaml
 from blooio_dagster.translator import BlooioTableProps
 from tests.conftest import ServerFactory
@@ -186,7 +185,7 @@ def test_the_scaffolder_names_the_yaml_format_it_needs(tmp_path: Path) -> None:
         params=None,
     )
 
-    with pytest.raises(ValueError, match="scaffolded as YAML.*without --format python"):
+    with pytest.raises(ValueError, match=r"scaffolded as YAML.*without --format python"):
         scaffolder.scaffold(request)
     assert not (tmp_path / "defs.yaml").exists()
 
@@ -336,7 +335,9 @@ class _NotASpec(DagsterBlooioTranslator):
 class _OneKey(DagsterBlooioTranslator):
     def get_asset_spec(self, props: BlooioTableProps) -> dg.AssetSpec:
         spec = super().get_asset_spec(props)
-        return spec.replace_attributes(key=["support", "tables"]) if props.table != "chats" else spec
+        return (
+            spec.replace_attributes(key=["support", "tables"]) if props.table != "chats" else spec
+        )
 
 
 @pytest.mark.parametrize(
