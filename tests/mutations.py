@@ -10,7 +10,8 @@ that must fail on it. Run it from the repository's root::
 
 For each mutant, the repository is copied to a temporary directory (the working tree is never
 touched), the replacement is written into the copy, and the named tests run there with
-``-x -q -p no:randomly``. A mutant they do not fail on *survived*. The exit status is non-zero
+``-x -q -p no:randomly``. A mutant they do not fail on *survived*; one that stops them
+from running at all (an import or collection error) is an *error*. The exit status is non-zero
 when a mutant survives or a snippet is no longer found exactly once in the code (a refactor
 made the mutant stale: update its snippet). ``tests/test_mutations.py`` checks the snippets
 on every test run, so a stale mutant fails ``make test`` too.
@@ -42,8 +43,10 @@ EVERY_SETTING = ("tests/test_component.py::test_every_setting_reaches_the_resour
 SETTINGS_TESTS = "tests/test_component_settings.py"
 #: -x: the first failure kills the mutant; no shrinking (see tests/conftest.py): any failing
 #: example will do.
-PYTEST_OPTIONS = ("-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider")
-PYTEST_OPTIONS += ("--hypothesis-profile=mutations",)
+PYTEST_OPTIONS = (
+    *("-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"),
+    "--hypothesis-profile=mutations",
+)
 
 
 def settings_test(name: str) -> tuple[str, ...]:
@@ -278,8 +281,14 @@ def _copy_of_the_repository(into: Path) -> Path:
     return copy
 
 
-def run(mutant: Mutant, copy: Path) -> bool:
-    """Whether the mutant's tests fail on it (it is killed), in ``copy``, restored after."""
+def run(mutant: Mutant, copy: Path) -> tuple[bool, str]:
+    """Whether the mutant's tests fail on it (it is killed), in ``copy``, restored after, and
+    the first failure pytest reports.
+
+    Only failing tests kill a mutant (pytest's status 1): a mutant that breaks the import or
+    the collection of its tests (status 2 or more) is reported as an error instead, as the
+    tests never ran against it.
+    """
     module = copy / mutant.module
     source = module.read_text()
     module.write_text(source.replace(mutant.original, mutant.replacement))
@@ -294,7 +303,14 @@ def run(mutant: Mutant, copy: Path) -> bool:
         )
     finally:
         module.write_text(source)
-    return tested.returncode != 0
+    lines = tested.stdout.splitlines()
+    failed = next((line for line in lines if line.startswith(("FAILED", "ERROR"))), "")
+    if tested.returncode not in (0, 1):
+        raise RuntimeError(
+            f"{mutant.name}: pytest stopped with status {tested.returncode}, so no test ran "
+            f"against the mutant: {failed or lines[-1:] or tested.stderr[-500:]}"
+        )
+    return tested.returncode == 1, failed[:160]
 
 
 def main(argv: Sequence[str]) -> int:
@@ -309,18 +325,23 @@ def main(argv: Sequence[str]) -> int:
             if stale([mutant], copy):
                 continue
             started = time.monotonic()
-            killed = run(mutant, copy)
+            try:
+                killed, failure = run(mutant, copy)
+            except RuntimeError as broken:
+                print(f"ERROR     {broken}", flush=True)
+                survivors.append(mutant.name)
+                continue
             verdict = "killed  " if killed else "SURVIVED"
             print(
                 f"{verdict}  {mutant.name} ({time.monotonic() - started:.0f} s): "
-                f"{mutant.description}",
+                f"{mutant.description}" + (f"\n            by {failure}" if failure else ""),
                 flush=True,
             )
             if not killed:
                 survivors.append(mutant.name)
     print(
         f"{len(chosen) - len(survivors)} of {len(chosen)} mutants killed"
-        + (f"; survived: {', '.join(survivors)}" if survivors else "")
+        + (f"; not killed: {', '.join(survivors)}" if survivors else "")
         + (f"; {len(problems)} stale" if problems else "")
     )
     return 1 if survivors or problems else 0

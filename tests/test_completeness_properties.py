@@ -65,7 +65,7 @@ class Scenario:
     @property
     def page(self) -> int:
         """The most chats one page holds: the client's page size, or the server's cap."""
-        size = max(self.client["page_size"], MIN_CRAWL_PAGE_SIZE)
+        size: int = max(self.client["page_size"], MIN_CRAWL_PAGE_SIZE)
         cap = self.faults.page_cap
         return size if cap is None else min(size, cap)
 
