@@ -132,8 +132,8 @@ def recoverable_scenarios(draw: st.DrawFn) -> Scenario:
     no chat deleted or moved within the list; caps, short and empty pages, 5xx and cut-off
     bodies in any mix. Either the list stands still, with runs of ties of any length in a
     stable order, or chats move to the front and arrive while it is read, with no run of ties
-    as long as a page (the chats leaving a long run while it is gathered make its size
-    unprovable, so the crawl rightly gives up there)."""
+    as long as a page (chats leaving a long run while it is gathered leave its size unproven,
+    and the crawl may then raise)."""
     scenario = draw(scenarios())
     changing = draw(st.booleans())
     faults = replace(
