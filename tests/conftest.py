@@ -9,11 +9,18 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import Phase, settings
 
 from blooio_dagster import BlooioClient
 from blooio_dagster.testing import BlooioTestServer
 
 ServerFactory = Callable[..., BlooioTestServer]
+
+# `python -m tests.mutations` runs the tests with --hypothesis-profile=mutations: a failing
+# example is all it needs, not the smallest one, so it skips shrinking.
+settings.register_profile(
+    "mutations", phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None
+)
 ClientFactory = Callable[..., BlooioClient]
 
 #: The instant the test servers' data ends at, so every test sees the same chats on any date

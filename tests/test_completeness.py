@@ -156,6 +156,23 @@ def test_a_tie_that_cannot_be_read_past_without_totals_is_named_in_the_error(
     assert "ignore offset" not in raised.value.problem
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=BlooioIncompleteError,
+    reason="known: a standing list made almost wholly of two long runs of ties is taken for a "
+    "list that keeps changing ('10 passes over the newest chats did not settle')",
+)
+def test_a_list_of_nothing_but_two_long_ties_is_read(
+    start_server: ServerFactory, client_for: ClientFactory
+) -> None:
+    # 98 of the 100 chats share one of two times; the server changes nothing, ties by id.
+    server = start_server(chats=100, seed=295, tie_groups=(43, 55))
+
+    result = client_for(server, page_size=20, max_concurrency=1).crawl_chats()
+
+    assert_complete(result, server)
+
+
 @pytest.mark.parametrize("tie_order", ["id", "request", "window"])
 def test_chats_sharing_one_time_are_all_read_whatever_order_the_server_gives_them(
     start_server: ServerFactory, client_for: ClientFactory, tie_order: Any
@@ -224,8 +241,14 @@ def test_chats_moving_within_the_list_are_all_there_or_the_crawl_raises(
     outcome = crawl_or_error(client)
 
     if isinstance(outcome, BlooioIncompleteError):
-        assert outcome.missing, "the error says how many are missing"
-        assert outcome.regions, "and where"
+        # A move within the list neither adds nor removes a chat: the total the error counts
+        # against is the server's, and the shortfall is what the crawl really lacks.
+        server.faults = Faults()
+        assert outcome.expected == len(server.truth()) == CHATS
+        assert outcome.unique_chats is not None
+        assert outcome.unique_chats < CHATS
+        assert outcome.missing == CHATS - outcome.unique_chats
+        assert outcome.regions, "the error says where the missing chats lie"
         assert len(server.chats_requests()) < 20 * CHATS / 50, "within bounded requests"
     else:
         assert_complete(outcome, server, stale_allowed=True)

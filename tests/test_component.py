@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
@@ -16,6 +18,7 @@ from dagster.components.testing.utils import component_defs
 from blooio_dagster import BlooioComponent, BlooioResource
 from blooio_dagster.components.blooio_component import scaffold_yaml
 from blooio_dagster.testing import BlooioTestServer
+from tests.conftest import ServerFactory
 
 DG = str(Path(sys.executable).parent / "dg")
 REPO = Path(__file__).parent.parent
@@ -61,32 +64,40 @@ def test_yaml_attributes_build_the_assets_schedule_and_resource(
     assert len(server.chats_requests()) >= 1000 / 50
 
 
-def test_every_setting_reaches_the_resource_and_the_assets() -> None:
-    component = BlooioComponent.from_attributes_dict(
-        attributes={
-            "timezone": "Europe/Paris",
-            "timeout": 12.5,
-            "max_retries": 2,
-            "max_concurrency": 4,
-            "requests_per_second": 7.5,
-            "max_missing": 3,
-            "page_size": 100,
-            "backfill_policy": "multi_run",
-            "freshness_warn_hours": 2,
-            "freshness_fail_hours": 6,
-            "partition_expr": "CONVERT_TIMEZONE('{timezone}', {column})::TIMESTAMP_NTZ",
-            "reply_sla_minutes": 15,
-            "business_hours": {"days": "Mon-Fri", "start": "08:00", "end": "18:00"},
-            "preview": True,
-            "messages": True,
-            "reply_lookback_days": 5,
-            "automation_cron": "0 6 * * *",
-            "translation": {
-                "owners": ["team:support"],
-                "tags": {"table": "{{ props.table }}"},
-            },
-        }
-    )
+#: The settings of :func:`test_every_setting_reaches_the_resource_and_the_assets`, each away
+#: from its default so that a setting left behind shows.
+EVERY_SETTING: dict[str, Any] = {
+    "timezone": "Europe/Paris",
+    "timeout": 12.5,
+    "max_retries": 2,
+    "max_concurrency": 4,
+    "requests_per_second": 75.0,
+    "max_missing": 3,
+    "page_size": 100,
+    "backfill_policy": "multi_run",
+    "freshness_warn_hours": 2,
+    "freshness_fail_hours": 6,
+    "partition_expr": "CONVERT_TIMEZONE('{timezone}', {column})::TIMESTAMP_NTZ",
+    "reply_sla_minutes": 15,
+    "business_hours": {"days": "Mon-Fri", "start": "08:00", "end": "18:00"},
+    "preview": True,
+    "messages": True,
+    "reply_lookback_days": 5,
+    "automation_cron": "0 6 * * *",
+    "translation": {
+        "owners": ["team:support"],
+        "tags": {"table": "{{ props.table }}"},
+    },
+}
+
+
+def test_every_setting_reaches_the_resource_and_the_assets(
+    start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    server = start_server(chats=600, seed=44)
+    monkeypatch.setenv("BLOOIO_API_KEY", server.api_key)
+    monkeypatch.setenv("BLOOIO_BASE_URL", server.base_url)
+    component = BlooioComponent.from_attributes_dict(attributes=EVERY_SETTING)
 
     defs = component.build_defs(None)  # type: ignore[arg-type]
 
@@ -100,7 +111,7 @@ def test_every_setting_reaches_the_resource_and_the_assets() -> None:
         "timeout": 12.5,
         "max_retries": 2,
         "max_concurrency": 4,
-        "requests_per_second": 7.5,
+        "requests_per_second": 75.0,
     }
     assert (resource.max_missing, resource.page_size) == (3, 100)
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
@@ -109,14 +120,67 @@ def test_every_setting_reaches_the_resource_and_the_assets() -> None:
     assert chats.owners == ["team:support"]
     assert chats.tags["table"] == "chats"
     assert specs["messages"].tags["table"] == "messages"
-    assert chats.automation_condition is not None
-    assert chats.freshness_policy is not None
+    assert chats.automation_condition == dg.AutomationCondition.on_cron(
+        "0 6 * * *", cron_timezone="Europe/Paris"
+    )
+    assert chats.freshness_policy == dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=6), warn_window=timedelta(hours=2)
+    )
     assert (
         chats.metadata["partition_expr"]
         == "CONVERT_TIMEZONE('Europe/Paris', last_message_time)::TIMESTAMP_NTZ"
     )
     policies = {a.backfill_policy for a in assets if a.partitions_def is not None}
     assert policies == {dg.BackfillPolicy.multi_run(1)}
+    assert_the_schedule_looks_back(defs, days=5)
+    assert_the_reply_times_use_the_sla_and_business_hours(defs, tmp_path)
+
+
+def assert_the_schedule_looks_back(defs: dg.Definitions, *, days: int) -> None:
+    """One run per day (multi_run) for the latest complete day and ``days`` before it."""
+    schedule = defs.resolve_schedule_def("blooio_daily")
+    tick = datetime(2026, 3, 10, 0, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    context = dg.build_schedule_context(
+        scheduled_execution_time=tick,
+        instance=dg.DagsterInstance.ephemeral(),
+        repository_def=defs.get_repository_def(),
+    )
+    requests = schedule.evaluate_tick(context).run_requests or []
+    partitions = [r.partition_key for r in requests if r.partition_key]
+    assert partitions == [f"2026-03-{day:02d}" for day in range(9 - days, 10)]
+
+
+def assert_the_reply_times_use_the_sla_and_business_hours(
+    defs: dg.Definitions, tmp_path: Path
+) -> None:
+    """A day's reply times are counted in business time against the 15-minute SLA, and the
+    materializations carry the opted-in preview."""
+    io = dg.Definitions(resources={"io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))})
+    job = dg.Definitions.merge(defs, io).resolve_job_def("blooio_daily_job")
+    result = job.execute_in_process(
+        partition_key="2026-03-09", instance=dg.DagsterInstance.ephemeral()
+    )
+    turns = result.asset_value(dg.AssetKey(["blooio", "reply_times"]))
+    answered = turns[turns["reply_time"].notna()]
+    measured = answered["business_reply_time"]
+    assert measured.notna().all(), f"{int(measured.isna().sum())} replies without business time"
+    assert (measured <= answered["reply_time"]).all()
+    # The turns that tell a 15-minute SLA from the default hour, and business from clock time.
+    between = answered[(measured > timedelta(minutes=15)) & (measured <= timedelta(hours=1))]
+    assert len(between) > 0, "the day has replies between 15 minutes and an hour"
+    assert (measured != answered["reply_time"]).any(), "the day has replies over closed hours"
+    met = answered["met_sla"].astype(bool)
+    expected = measured <= timedelta(minutes=15)
+    wrong = answered.loc[met != expected, ["turn_message_id", "business_reply_time", "met_sla"]]
+    assert wrong.empty, f"met_sla not business time within 15 minutes:\n{wrong}"
+    events = result.get_asset_materialization_events()
+    without_preview = sorted(
+        e.materialization.asset_key.to_user_string()
+        for e in events
+        if "preview" not in e.materialization.metadata
+    )
+    assert events
+    assert without_preview == [], "every materialization shows its preview"
 
 
 @pytest.mark.parametrize(
