@@ -82,6 +82,9 @@ MAX_EMPTY_READS = 4
 MAX_MILLISECOND_SWEEPS = 8
 #: Reads of a chat answered 404 while ``GET /chats/{chat_id}`` still finds it.
 MAX_GONE_CHECKS = 3
+#: An ``until`` after every message (9999-12-31): a window that leaves out the messages
+#: without a time (a null fails every comparison), which come first in an open one.
+END_OF_TIME_MS = 253_402_300_799_999
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,7 @@ def _read_chat(
     # Whether totals count the window asked for: None until a page's total disagrees with it.
     windowed_totals: bool | None = None
     read_whole: set[int] = set()  # milliseconds read whole by offset
+    below_read = False  # whether the window ends below every message read (none shared)
     while True:
         page = fetch(chat_id, MessagesWindow(page_size, floor, top, direction))
         requests += 1
@@ -283,13 +287,18 @@ def _read_chat(
         for row in rows:
             seen[row["message_id"]] = row
         if not rows:
-            # Empty is the end only with a total its untimed rows reach, or for a first
-            # window that came back empty twice without a total: every later window holds
-            # the messages of the millisecond it starts at, which were just read.
+            # Empty is the end only with a total its untimed rows reach, or for a window that
+            # came back empty twice without a total and shares no millisecond with the pages
+            # read (the first, or one below a millisecond read whole); every other window
+            # holds the messages of the millisecond it starts at, which were just read.
             if (total is not None and total <= held) or (
-                total is None and not seen and empty_reads
+                total is None and (below_read or not seen) and empty_reads
             ):
                 break
+            if page.untimed and top is None:
+                # Only messages without a time, listed first: the timed ones lie below them.
+                top = END_OF_TIME_MS
+                continue
             empty_reads += 1
             if empty_reads > MAX_EMPTY_READS:
                 raise _incomplete(
@@ -330,7 +339,7 @@ def _read_chat(
                 requests += asked
                 seen.update(found)
                 read_whole.add(oldest)
-                top = oldest
+                top, below_read = oldest, True
                 continue
             if oldest == top:  # an API keeping messages at until: ask below it
                 top = oldest - 1
@@ -343,7 +352,7 @@ def _read_chat(
                 )
         else:
             stalled = 0
-        top = oldest + 1
+        top, below_read = oldest + 1, False
     return ChatMessages(
         _select(seen, since, until, direction, preceding), requests, len(untimed - seen.keys())
     )
