@@ -261,6 +261,14 @@ def _read_chat(
     short: tuple[int, int] | None = None  # (rows, oldest time) of the last short page
     # Whether totals count the window asked for: None until a page's total disagrees with it.
     windowed_totals: bool | None = None
+
+    def totals_count_the_window() -> bool:
+        nonlocal windowed_totals, requests
+        if windowed_totals is None:
+            requests += 1
+            windowed_totals = _totals_count_the_window(fetch, chat_id, direction)
+        return windowed_totals
+
     read_whole: set[int] = set()  # milliseconds read whole by offset
     below_read = False  # whether the window ends below every message read (none shared)
     while True:
@@ -275,14 +283,12 @@ def _read_chat(
             total is not None
             and total > held
             and held < cap
-            and windowed_totals is None
             and (floor is not None or top is not None)
+            and not totals_count_the_window()
         ):
             # A short page the total says is not the end: a page cut short, or a total of
             # the chat's whole history, which no windowed read could ever reach.
-            requests += 1
-            windowed_totals = _totals_count_the_window(fetch, chat_id, direction)
-            total = page.total if windowed_totals else None
+            total = None
         _check_newest_first(rows, top)
         for row in rows:
             seen[row["message_id"]] = row
@@ -334,7 +340,7 @@ def _read_chat(
             # (``oldest``), or that and one read whole already (bounds kept inclusively).
             if oldest not in read_whole:
                 found, asked = _read_millisecond(
-                    fetch, chat_id, oldest, direction, page_size, windowed_totals is not False
+                    fetch, chat_id, oldest, direction, page_size, totals_count_the_window
                 )
                 requests += asked
                 seen.update(found)
@@ -378,7 +384,7 @@ def _read_millisecond(
     at: int,
     direction: Direction | None,
     page_size: int,
-    use_totals: bool,
+    totals_count_the_window: Callable[[], bool],
 ) -> tuple[dict[str, Message], int]:
     """Every message sent at ``at`` ms (a bulk import: more than a page), by offset within
     ``[at, at + 1)``, and the requests that took.
@@ -386,10 +392,12 @@ def _read_millisecond(
     Sweeps read the pages from offset 0 until one comes back empty; the millisecond is read
     whole after such a sweep that found nothing new, once the messages found reach the
     window's total (when one is sent). A page holding only messages its sweep had read
-    (``offset`` ignored) ends the sweep, which then proves nothing. Rows at ``at - 1`` and ``at + 1`` (an API keeping its bounds)
-    count too, as the total counts them. Messages sent at one millisecond have no order of
-    their own, so an API may order them differently per request: sweeps go on until they
-    agree, up to :data:`MAX_MILLISECOND_SWEEPS`.
+    (``offset`` ignored) ends the sweep, which then proves nothing. Rows at ``at - 1`` and
+    ``at + 1`` (an API keeping its bounds) count too, as the total counts them; a total they
+    never reach is checked with ``totals_count_the_window`` (a total of the whole history
+    proves nothing). Messages sent at one millisecond have no order of their own, so an API
+    may order them differently per request: sweeps go on until they agree, up to
+    :data:`MAX_MILLISECOND_SWEEPS`.
     """
     found: dict[str, Message] = {}
     requests = 0
@@ -404,10 +412,11 @@ def _read_millisecond(
             requests += 1
             _check_newest_first(page.messages, at + 1)
             rows = [row for row in page.messages if row["time_sent"] >= at - 1]
-            if use_totals and page.total is not None:
+            if page.total is not None:
                 total = page.total
             if not rows:
-                if total is not None and offset < total and empty_reads < MAX_EMPTY_READS:
+                more = total is not None and offset < total and totals_count_the_window()
+                if more and empty_reads < MAX_EMPTY_READS:
                     empty_reads += 1
                     continue
                 clean = True
@@ -420,7 +429,7 @@ def _read_millisecond(
             found.update((row["message_id"], row) for row in rows)
             offset += len(rows)
         agreed = clean and sweep > 0 and len(found) == before
-        if agreed and (total is None or len(found) >= total):
+        if agreed and (total is None or len(found) >= total or not totals_count_the_window()):
             return found, requests
     raise _incomplete(
         f"more than a page of messages share the millisecond {at}; reading them by offset "
