@@ -338,16 +338,19 @@ def _read_chat(
         if top is not None and oldest + 1 >= top:
             # The window did not move: its page holds only the millisecond it ends at
             # (``oldest``), or that and one read whole already (bounds kept inclusively).
-            if oldest not in read_whole:
+            # Full (or short again: a cap), more than a page may share it; cut short once,
+            # reading it again will do.
+            full = len(rows) >= min(cap, learned_cap) or stalled > 0
+            if full and oldest not in read_whole:
                 found, asked = _read_millisecond(
                     fetch, chat_id, oldest, direction, page_size, totals_count_the_window
                 )
                 requests += asked
                 seen.update(found)
                 read_whole.add(oldest)
-                top, below_read = oldest, True
+                top, below_read, stalled = oldest, True, 0
                 continue
-            if oldest == top:  # an API keeping messages at until: ask below it
+            if full and oldest == top:  # an API keeping messages at until: ask below it
                 top = oldest - 1
                 continue
             stalled += 1
