@@ -21,7 +21,13 @@ saw the rest of the window at once. Without a total, a page is the end only when
 window (from its oldest millisecond) ends at the same millisecond, and both are shorter than
 any short page that more messages followed (an unreported cap). A page that reaches below
 ``since`` ends the read too, since it holds every message of the window; with ``preceding`` it
-must also hold the message the window's first message follows (see :func:`read_chat`).
+must also hold the message the window's first message follows (see :func:`read_chat`). A
+total is believed for a windowed read only if a window that holds no message reports 0 (an
+API may count the chat's whole history whatever the window); it is asked once, when a short
+page's total says more follow. A window that stops moving (its page all in the millisecond it
+ends at: a bulk import of more than a page) is read by offset within that millisecond (see
+:func:`_read_millisecond`), and the windows go on below it. Messages without a ``time_sent``
+(queued, not sent yet) are left out and counted.
 
 The window's bounds are sent so that they cover the caller's ``[since, until)`` whether the API
 treats them as inclusive or exclusive (``since - 1`` and ``until``), and the result is cut to
@@ -34,8 +40,8 @@ the window. A read that cannot show this raises
 :class:`~blooio_dagster.errors.BlooioIncompleteMessagesError` (a
 :class:`~blooio_dagster.errors.BlooioIncompleteError`): pages not newest first (``sort``
 ignored), messages newer than the ``until`` asked for (``until`` ignored), empty pages where the
-total says messages exist, or windows that stop moving (more than a page of messages in one
-millisecond). A message delivered late with an old ``time_sent`` into a part already read is
+total says messages exist, or a millisecond holding more than a page that ``offset`` cannot
+page through. A message delivered late with an old ``time_sent`` into a part already read is
 not seen, as by any reader.
 
 **Many chats.** :func:`fetch_chats` reads chats concurrently, each worker taking the next chat,
