@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from bisect import bisect_left
@@ -634,7 +635,7 @@ def misanswered(
     if not isinstance(payload, dict):
         return None  # the shape check names it
     answered = payload.get("chat_id")
-    if isinstance(answered, str) and answered != chat_id:
+    if isinstance(answered, str) and _chat_form(answered) != _chat_form(chat_id):
         return "the page is another chat's (its chat_id is not the one asked for)", True
     pagination = payload.get("pagination")
     offset = pagination.get("offset") if isinstance(pagination, dict) else None
@@ -699,6 +700,14 @@ def check_window(since: int | None, until: int | None) -> None:
         raise BlooioConfigError(
             f"since ({since} ms) must come before until ({until} ms): the window is [since, until)."
         )
+
+
+def _chat_form(chat_id: str) -> str:
+    """``chat_id`` as an API may echo it back: case and phone punctuation do not matter."""
+    return _PHONE_PUNCTUATION.sub("", chat_id).casefold()
+
+
+_PHONE_PUNCTUATION = re.compile(r"[\s()\-]")
 
 
 def parse_messages_page(payload: Any) -> MessagesPage:

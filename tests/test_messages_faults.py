@@ -16,7 +16,7 @@ import pytest
 
 from blooio_dagster import BlooioIncompleteError, BlooioResponseError
 from blooio_dagster.errors import BlooioIncompleteMessagesError
-from blooio_dagster.messages import MAX_GONE_CHECKS, chat_ref
+from blooio_dagster.messages import MAX_GONE_CHECKS, chat_ref, misanswered
 from blooio_dagster.testing import BlooioTestServer, Faults
 from tests.conftest import ClientFactory, ServerFactory
 from tests.messages_truth import expected_messages
@@ -263,3 +263,17 @@ def test_a_millisecond_over_a_page_that_offset_cannot_reach_raises(
 
     with pytest.raises(BlooioIncompleteError, match=f"share the millisecond {at}"):
         client.list_messages(chat_id)
+
+
+def test_a_chat_id_echoed_in_another_case_or_punctuation_is_the_same_chat() -> None:
+    asked = {"limit": 10, "offset": 0, "sort": "desc"}
+
+    def page(chat_id: str) -> dict[str, object]:
+        return {"chat_id": chat_id, "messages": [], "pagination": {"offset": 0}}
+
+    assert misanswered(page("Ana@Example.com"), "ana@example.com", asked) is None
+    assert misanswered(page("+1 (555) 123-4567"), "+15551234567", asked) is None
+    assert misanswered(page("+15551234568"), "+15551234567", asked) == (
+        "the page is another chat's (its chat_id is not the one asked for)",
+        True,
+    )
