@@ -266,7 +266,7 @@ def test_a_millisecond_over_a_page_that_offset_cannot_reach_raises(
 
 
 def test_a_chat_id_echoed_in_another_case_or_punctuation_is_the_same_chat() -> None:
-    asked = {"limit": 10, "offset": 0, "sort": "desc"}
+    asked: dict[str, str | int] = {"limit": 10, "offset": 0, "sort": "desc"}
 
     def page(chat_id: str) -> dict[str, object]:
         return {"chat_id": chat_id, "messages": [], "pagination": {"offset": 0}}
