@@ -81,8 +81,6 @@ Direction = Literal["inbound", "outbound"]
 DIRECTIONS = ("inbound", "outbound")
 #: How errors and logs name the endpoint: never with the chat id, a customer's number or email.
 MESSAGES_PATH = "/chats/{chat_id}/messages"
-#: Reads of one window that end no lower than the one before, before the read gives up.
-MAX_STALLED_READS = 4
 #: Reads in a row of a page that came back empty although its total says messages exist.
 MAX_EMPTY_READS = 4
 #: Sweeps by offset over a millisecond holding more than a page, gathering its messages.
@@ -260,7 +258,8 @@ def _read_chat(
     top = until
     seen: dict[str, Message] = {}
     untimed: set[str] = set()
-    requests = stalled = empty_reads = 0
+    requests = empty_reads = 0
+    stalled = False  # whether the window before did not move either
     end_time: int | None = None  # the oldest time of a short page that sent no total
     # An unreported cap, learned from short pages that more messages followed. It matters
     # only without totals: a page is then the end only if it is shorter than the cap.
@@ -343,32 +342,27 @@ def _read_chat(
         ):
             break
         if top is not None and oldest + 1 >= top:
-            # The window did not move: its page holds only the millisecond it ends at
-            # (``oldest``), or that and one read whole already (bounds kept inclusively).
-            # Full (or short again: a cap), more than a page may share it; cut short once,
-            # reading it again will do.
-            full = len(rows) >= min(cap, learned_cap) or stalled > 0
-            if full and oldest not in read_whole:
+            # The window did not move: its page holds only the millisecond it ends at,
+            # ``oldest`` (with bounds kept inclusively, that may be ``top`` itself).
+            if oldest in read_whole:  # read whole: the API keeps messages at until
+                top, below_read = (oldest - 1 if oldest == top else oldest), True
+                continue
+            if len(rows) >= min(cap, learned_cap) or stalled:
+                # Full (or short twice: a cap): more than a page may share the millisecond.
+                # Cut short once, reading the window again will do.
                 found, asked = _read_millisecond(
                     fetch, chat_id, oldest, direction, page_size, totals_count_the_window
                 )
                 requests += asked
                 seen.update(found)
                 read_whole.add(oldest)
-                top, below_read, stalled = oldest, True, 0
+                top, below_read, stalled = oldest, True, False
                 continue
-            if full and oldest == top:  # an API keeping messages at until: ask below it
-                top = oldest - 1
-                continue
-            stalled += 1
-            if stalled > MAX_STALLED_READS:
-                raise _incomplete(
-                    f"{stalled} windows in a row ended at the same millisecond ({oldest}); "
-                    f"the API seems to ignore until"
-                )
+            stalled = True
         else:
-            stalled = 0
-        top, below_read = oldest + 1, False
+            stalled = False
+        top = oldest + 1 if top is None else min(top, oldest + 1)
+        below_read = False
     return ChatMessages(
         _select(seen, since, until, direction, preceding), requests, len(untimed - seen.keys())
     )

@@ -135,8 +135,8 @@ def unrecoverable(draw: st.DrawFn) -> Scenario:
             until = draw(st.tuples(st.integers(3, 45), st.integers(-1, 1)))
     elif problem == "404":
         faults, fan_out = replace(faults, messages_404_per_chat=1000), True
-    elif problem == "bulk_offset":
-        faults, bulk = replace(faults, ignore_offset=True, page_cap=None), 250
+    elif problem == "bulk_offset":  # the whole history: the import lies in it
+        faults, bulk, until = replace(faults, ignore_offset=True, page_cap=None), 250, None
     else:
         faults = replace(faults, ignore_sort=True, page_cap=draw(st.sampled_from([4, 9])))
     return replace(
