@@ -265,6 +265,7 @@ def _read_chat(
     # only without totals: a page is then the end only if it is shorter than the cap.
     learned_cap = page_size
     short: tuple[int, int] | None = None  # (rows, oldest time) of the last short page
+    largest = 0  # the most rows a page of this read held
     # Whether totals count the window asked for: None until a page's total disagrees with it.
     windowed_totals: bool | None = None
 
@@ -332,9 +333,13 @@ def _read_chat(
             if total is not None and total <= held:
                 break
             if total is None:
-                if end_time == oldest:
+                # The window from the short page's oldest millisecond holds only that
+                # millisecond: it is the end, unless it is as long as a page has been, when
+                # an unreported cap may hide more of it (then it is read by offset).
+                if end_time == oldest and len(rows) < largest:
                     break
                 end_time = oldest
+        largest = max(largest, len(rows))
         if (
             since is not None
             and oldest < since

@@ -221,8 +221,14 @@ def test_a_chat_with_only_queued_messages_in_a_page_is_read_whole(
 
 @pytest.mark.parametrize(
     "faults",
-    [Faults(), Faults(inclusive_bounds=True), Faults(tie_order="request"), Faults(page_cap=90)],
-    ids=["plain", "inclusive", "ties-per-request", "capped"],
+    [
+        Faults(),
+        Faults(inclusive_bounds=True),
+        Faults(tie_order="request"),
+        Faults(page_cap=90),
+        Faults(page_cap=4, report_cap=False, missing_total_rate=1.0),
+    ],
+    ids=["plain", "inclusive", "ties-per-request", "capped", "unsaid-cap-no-totals"],
 )
 def test_more_than_a_page_in_one_millisecond_is_read_whole(
     start_server: ServerFactory, client_for: ClientFactory, faults: Faults
