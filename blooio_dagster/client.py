@@ -574,9 +574,11 @@ class BlooioClient:
 
         Each chat as :meth:`list_messages` reads it; the chats share this client's
         concurrency limit, rate limit and 429 backoff. A chat with fewer messages than a page
-        (``page_size``) from ``until`` back to ``since`` costs one request. Chats answered
-        404 (deleted since they were listed) are reported in ``not_found``; the first other
-        error stops the fan-out and is raised.
+        (``page_size``) from ``until`` back to ``since`` costs one request. A chat answered
+        404 is read again while ``GET /chats/{chat_id}`` still finds it (a replica lagging
+        behind); one deleted since it was listed is reported in ``not_found`` and counted in
+        ``deleted_chats``. Queued messages without a ``time_sent`` are left out and counted
+        in ``unsent_skipped``. The first other error stops the fan-out and is raised.
 
         Args:
             chat_ids: the chats to read; repeated ids are read once.
