@@ -335,8 +335,9 @@ def _read_chat(
             if total is None:
                 # The window from the short page's oldest millisecond holds only that
                 # millisecond: it is the end, unless it is as long as a page has been, when
-                # an unreported cap may hide more of it (then it is read by offset).
-                if end_time == oldest and len(rows) < largest:
+                # an unreported cap may hide more of it (then it is read by offset). No API
+                # caps pages at one row.
+                if end_time == oldest and (len(rows) < largest or len(rows) == 1):
                     break
                 end_time = oldest
         largest = max(largest, len(rows))
