@@ -41,7 +41,9 @@ the window. A read that cannot show this raises
 :class:`~blooio_dagster.errors.BlooioIncompleteError`): pages not newest first (``sort``
 ignored), messages newer than the ``until`` asked for (``until`` ignored), empty pages where the
 total says messages exist, or a millisecond holding more than a page that ``offset`` cannot
-page through. A message delivered late with an old ``time_sent`` into a part already read is
+page through (without totals, that includes a window whose messages all share one
+millisecond and are as many as a page held: it cannot be told from a capped page but by
+offset). A message delivered late with an old ``time_sent`` into a part already read is
 not seen, as by any reader.
 
 **Many chats.** :func:`fetch_chats` reads chats concurrently, each worker taking the next chat,
