@@ -18,8 +18,9 @@ Messages that arrive during the read sort above the windows still to come and ne
 The read ends with a page that is not full (fewer rows than ``limit`` and the
 ``pagination.limit`` the API reports) and whose ``pagination.total`` its rows reach: that page
 saw the rest of the window at once. Without a total, a page is the end only when the next
-window (from its oldest millisecond) ends at the same millisecond, and both are shorter than
-any short page that more messages followed (an unreported cap). A page that reaches below
+window (from its oldest millisecond) ends at the same millisecond, both are shorter than
+any short page that more messages followed (an unreported cap), and the second is shorter
+than the longest page of the read, or one row. A page that reaches below
 ``since`` ends the read too, since it holds every message of the window; with ``preceding`` it
 must also hold the message the window's first message follows (see :func:`read_chat`). A
 total is believed for a windowed read only if a window that holds no message reports 0 (an
