@@ -805,6 +805,8 @@ def _read_messages(
         "message_chats": len(ids),
         "message_requests": fetched.requests,
         "message_seconds": round(fetched.elapsed_seconds, 3),
+        "message_deleted_chats": fetched.deleted_chats,
+        "messages_unsent_skipped": fetched.unsent_skipped,
     }
     return messages_to_frame(fetched.messages), figures
 

@@ -50,18 +50,22 @@ from blooio_dagster.http import (
     read_body,
 )
 from blooio_dagster.messages import (
+    MESSAGES_PATH,
     Direction,
     FetchMessages,
     MessagesPage,
     MessagesProgress,
     MessagesResult,
     MessagesWindow,
+    chat_ref,
     check_chat_id,
     check_chat_ids,
     check_direction,
     check_window,
     fetch_chats,
     hide_chat_id,
+    log_left_out,
+    misanswered,
     parse_messages_page,
     read_chat,
 )
@@ -560,7 +564,7 @@ class BlooioClient:
         for name, bound in (("since", since), ("until", until)):
             if bound is not None:
                 params[name] = to_epoch_ms(bound, name)
-        payload: dict[str, Any] = self._messages_answer(chat_id, params, None)
+        payload: dict[str, Any] = self._checked_messages_answer(chat_id, params, None)
         parse_messages_page(payload)  # raises unless it is a documented page
         return payload
 
@@ -599,6 +603,7 @@ class BlooioClient:
             direction=direction,
             page_size=self.page_size,
         )
+        log_left_out(0, read.unsent_skipped)
         return read.messages
 
     def fetch_messages(
@@ -615,9 +620,11 @@ class BlooioClient:
 
         Each chat as :meth:`list_messages` reads it; the chats share this client's
         concurrency limit, rate limit and 429 backoff. A chat with fewer messages than a page
-        (``page_size``) from ``until`` back to ``since`` costs one request. Chats answered
-        404 (deleted since they were listed) are reported in ``not_found``; the first other
-        error stops the fan-out and is raised.
+        (``page_size``) from ``until`` back to ``since`` costs one request. A chat answered
+        404 is read again while ``GET /chats/{chat_id}`` still finds it (a replica lagging
+        behind); one deleted since it was listed is reported in ``not_found`` and counted in
+        ``deleted_chats``. Queued messages without a ``time_sent`` are left out and counted
+        in ``unsent_skipped``. The first other error stops the fan-out and is raised.
 
         Args:
             chat_ids: the chats to read; repeated ids are read once.
@@ -655,6 +662,7 @@ class BlooioClient:
             max_concurrency=workers,
             on_progress=on_progress,
             retries=lambda: retries.count,
+            exists=lambda chat_id: self._chat_exists(chat_id, retries),
         )
 
     def _message_window(
@@ -667,9 +675,62 @@ class BlooioClient:
 
     def _messages_fetcher(self, retries: _RetryCounter) -> FetchMessages:
         def fetch(chat_id: str, window: MessagesWindow) -> MessagesPage:
-            return parse_messages_page(self._messages_answer(chat_id, window.params(), retries))
+            params = window.params()
+            return parse_messages_page(self._checked_messages_answer(chat_id, params, retries))
 
         return fetch
+
+    def _checked_messages_answer(
+        self, chat_id: str, params: dict[str, str | int], retries: _RetryCounter | None
+    ) -> Any:
+        """A messages page's decoded JSON, read again while it answers another request.
+
+        A cache or proxy may serve another chat's page, or another window's: that is
+        retried like a 5xx; a page of another chat or offset still there on the last attempt
+        raises :class:`BlooioResponseError` (naming the chat only by :func:`chat_ref`), never
+        to be stored as this chat's (see :func:`~blooio_dagster.messages.misanswered`).
+        """
+        attempts = self.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            payload = self._messages_answer(chat_id, params, retries)
+            mismatch = misanswered(payload, chat_id, params)
+            if mismatch is None:
+                return payload
+            problem, fatal = mismatch
+            if attempt == attempts:
+                if not fatal:
+                    return payload  # the reader names what is wrong with it
+                error = BlooioResponseError(
+                    f"{problem} on all {attempts} attempts for {chat_ref(chat_id)}; a cache or "
+                    "proxy between here and Blooio seems to serve other requests' answers",
+                    MESSAGES_PATH,
+                )
+                raise hide_chat_id(error, chat_id)
+            if retries is not None:
+                retries.add()
+            wait = backoff_seconds(attempt)
+            logger.warning(
+                "Blooio: %s for GET %s; retrying in %.2fs (attempt %d of %d).",
+                problem,
+                MESSAGES_PATH,
+                wait,
+                attempt + 1,
+                attempts,
+            )
+            time.sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _chat_exists(self, chat_id: str, retries: _RetryCounter) -> bool:
+        """Whether ``GET /chats/{chat_id}`` finds the chat (False on 404); errors hide the id."""
+        try:
+            self._get(f"/chats/{quote(chat_id, safe='')}", {}, retries=retries)
+        except BlooioRequestError as exc:
+            if exc.status_code == 404:
+                return False
+            raise hide_chat_id(exc, chat_id) from None
+        except BlooioError as exc:
+            raise hide_chat_id(exc, chat_id) from None
+        return True
 
     def _messages_answer(
         self, chat_id: str, params: dict[str, str | int], retries: _RetryCounter | None

@@ -66,6 +66,7 @@ from blooio_dagster.reconcile import (
     verdict_for,
 )
 from blooio_dagster.records import field_values, time_of
+from blooio_dagster.retry import backoff_seconds
 
 #: Passes after which a list that never stops changing is reported instead of read forever.
 MAX_PASSES = 10
@@ -339,7 +340,7 @@ class ChatCrawler:
 
     def _fetch(self, offset: int, *, reread: bool = False) -> ChatPage:
         sent = next(self._ticks)
-        answer = self._fetch_raw(offset, self._limit)
+        answer = self._answer(offset)
         received = next(self._ticks)
         times = field_values(answer.chats, "last_message_time")
         self._keys.learn(offset, times)
@@ -361,6 +362,31 @@ class ChatCrawler:
             )
         self._record(page, answer.chats, reread)
         return page
+
+    def _answer(self, offset: int) -> PageAnswer:
+        """The answer at ``offset``, read again, after a backoff, while it says the list is
+        empty (no chats, ``pagination.total`` 0) although chats were read: a replica lagging
+        behind answers so for a few requests, and its pages are not recorded. Up to
+        :data:`MAX_EMPTY_READS` re-reads; then the crawl raises, saying so.
+        """
+        answer = self._fetch_raw(offset, self._limit)
+        for attempt in range(1, MAX_EMPTY_READS + 1):
+            with self._lock:
+                read = len(self._newest)
+                if answer.chats or answer.total != 0 or not read:
+                    return answer
+                self.stats.refetched_pages += 1
+            time.sleep(backoff_seconds(attempt))
+            answer = self._fetch_raw(offset, self._limit)
+        if answer.chats or answer.total != 0:
+            return answer
+        before = "?" if self.total is None else f"{self.total:,}"
+        raise BlooioIncompleteError(
+            f"{MAX_EMPTY_READS + 1} empty pages in a row from offset {offset:,}; the total "
+            f"fell from {before} to 0 after {read:,} chats had been read (a replica lagging "
+            "behind, or every chat deleted at once). Try again later.",
+            unique_chats=read,
+        )
 
     def _record(self, page: ChatPage, records: Sequence[Any], reread: bool) -> None:
         with self._lock:  # called from every worker thread

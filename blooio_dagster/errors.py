@@ -203,8 +203,9 @@ class BlooioIncompleteMessagesError(BlooioIncompleteError):
 
     Raised when the pages of ``GET /chats/{chat_id}/messages`` cannot be joined into the whole
     window: pages not newest first (``sort`` ignored), messages newer than the ``until`` asked
-    for (``until`` ignored), empty pages where the total says messages exist, or more than a
-    page of messages in one millisecond. The message never names the chat (a customer's
+    for (``until`` ignored), empty pages where the total says messages exist, a millisecond
+    holding more than a page that ``offset`` cannot page through, or a chat whose messages
+    answer 404 while ``GET /chats/{chat_id}`` finds it. The message never names the chat (a customer's
     number or email); ``chat_id`` holds it for code that needs it.
 
     Attributes:

@@ -318,8 +318,11 @@ def test_one_raw_page(server: BlooioTestServer, client_for: ClientFactory) -> No
 # -- narrow cases, in memory ---------------------------------------------------------------------
 
 
-def fake_fetch(history: list[dict[str, Any]], *, honour_until: bool = True) -> Any:
-    """A fetch over a still ``history`` (newest first), optionally ignoring ``until``."""
+def fake_fetch(
+    history: list[dict[str, Any]], *, honour_until: bool = True, honour_offset: bool = False
+) -> Any:
+    """A fetch over a still ``history`` (newest first), optionally ignoring ``until``, and
+    ``offset`` unless told."""
 
     def fetch(chat_id: str, window: MessagesWindow) -> MessagesPage:
         rows = [
@@ -328,7 +331,8 @@ def fake_fetch(history: list[dict[str, Any]], *, honour_until: bool = True) -> A
             if (window.until is None or not honour_until or m["time_sent"] < window.until)
             and (window.since is None or m["time_sent"] > window.since)
         ]
-        return MessagesPage(rows[: window.limit], len(rows), window.limit)
+        start = window.offset if honour_offset else 0
+        return MessagesPage(rows[start : start + window.limit], len(rows), window.limit)
 
     return fetch
 
@@ -346,10 +350,16 @@ def test_an_api_that_ignores_until_raises() -> None:
         )
 
 
-def test_more_than_a_page_in_one_millisecond_raises_instead_of_looping() -> None:
+def test_more_than_a_page_in_one_millisecond_is_read_by_offset_or_raises() -> None:
     history = [message(n, 5_000) for n in range(25)] + [message(99, 4_000)]
 
-    with pytest.raises(BlooioIncompleteError, match="share it"):
+    # Paged by offset within the millisecond, when the API honours offset.
+    by_offset = read_chat(
+        fake_fetch(history, honour_offset=True), "c", since=None, until=None, page_size=10
+    )
+    assert by_offset.messages == sorted(history, key=lambda m: (m["time_sent"], m["message_id"]))
+    # An API that ignores offset cannot show the millisecond whole: it raises, not loops.
+    with pytest.raises(BlooioIncompleteError, match="share the millisecond 5000"):
         read_chat(fake_fetch(history), "c", since=None, until=None, page_size=10)
     # A run that fits a page is read whole.
     read = read_chat(fake_fetch(history), "c", since=None, until=None, page_size=30)

@@ -21,6 +21,7 @@ message while a client pages.
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import math
@@ -64,6 +65,9 @@ API_PREFIX = "/v2/api"
 OVERRIDE_LOCATION = "https://elsewhere.example/v2/api/chats"
 
 TieOrder = Literal["id", "request", "window"]
+#: How ``Faults.misanswered_pages`` answers: with another chat's page, the page at ``offset +
+#: limit`` (reported so), or as if ``until`` were not sent.
+Misanswer = Literal["other_chat", "offset", "until"]
 # The position of a chat in the ``sort=recent`` list: (block, -last_message_time, id). Chats that
 # never had a message form their own block (first or last, per ``nulls_first``) with time 0.
 _Key = tuple[int, int, str]
@@ -122,6 +126,14 @@ class Faults:
         server_error_every: every Nth request (the Nth, 2Nth, ...) gets 503, but never the same
             path and query twice, so one retry always gets through; 0: none. Counts the
             requests with the key and no 429, from when it is set, in the order they come.
+        messages_404_per_chat: each chat's first N messages requests get 404 (a lagging replica).
+        misanswered_pages: each chat's first N messages requests are answered as ``misanswer``.
+        misanswer: ``"other_chat"``, ``"offset"`` or ``"until"`` (see :data:`Misanswer`).
+        total_ignores_window: messages ``pagination.total`` counts the chat's whole history.
+        queued_per_chat: queued outbound messages per chat with ``time_sent`` null.
+        report_limit: messages ``pagination.limit`` says this, whatever was asked.
+        empty_replica_after: list requests after this many (from the server's start) get...
+        empty_replica_count: ...this many empty pages in a row, ``"total": 0`` (a lagging replica).
 
     Details: ``tie_order="request"`` shuffles each tie group afresh per request;
     ``"window"`` shuffles it the same way for the same (sort, q, offset, limit) and differently
@@ -135,7 +147,11 @@ class Faults:
     arrive while a client pages a chat are the newest: at the end with ``sort=asc``, at the front
     with ``sort=desc``; unsent ones leave only if the chat keeps another message. Without
     ``inclusive_bounds``, ``since`` and ``until`` are exclusive, as the SDK words them ("sent
-    after", "sent before").
+    after", "sent before"). Per-chat counts (``messages_404_per_chat``, ``misanswered_pages``)
+    count the chat's messages requests since the server started; a chat answered as another
+    chat counts as asked. Queued messages (never in :meth:`BlooioTestServer.messages_of`)
+    come only when neither ``since`` nor ``until`` is sent (a null fails every comparison),
+    first with ``sort=desc`` (SQL's NULLS FIRST), and count in ``total``.
     """
 
     latency: float = 0.0
@@ -169,6 +185,14 @@ class Faults:
     date_skew_seconds: float = 0.0
     date_skew_every: int = 1
     server_error_every: int = 0
+    messages_404_per_chat: int = 0
+    misanswered_pages: int = 0
+    misanswer: Misanswer = "other_chat"
+    total_ignores_window: bool = False
+    queued_per_chat: int = 0
+    report_limit: int | None = None
+    empty_replica_after: int | None = None
+    empty_replica_count: int = 0
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -315,6 +339,8 @@ class BlooioTestServer:
         self._unsent: set[str] = set()
         self._serial = 0
         self._responses = 0
+        self._messages_asked: Counter[str] = Counter()  # messages requests per chat
+        self._list_requests_answered = 0
         self._bucket: _TokenBucket | None = None
         self._first_429_mark = 0
         self._first_429_seen = 0
@@ -469,6 +495,16 @@ class BlooioTestServer:
                 and (until is None or m["time_sent"] < until)
             ]
 
+    def import_messages(self, chat_id: str, count: int, at_ms: int) -> list[str]:
+        """Give ``chat_id`` ``count`` messages all sent at ``at_ms`` (a bulk import); their ids."""
+        with self._lock:
+            ids = []
+            for _ in range(count):
+                self._serial += 1
+                ids.append(f"msg_import{self._serial:010d}")
+                self._receive(chat_id, at_ms, ids[-1])
+            return ids
+
     def unsent_message_ids(self) -> set[str]:
         """Ids of the messages unsent so far (by ``unsent_per_request`` or
         ``chat_unsent_per_request``)."""
@@ -523,7 +559,12 @@ class BlooioTestServer:
                 self._delete_chats(faults.deletions_per_request)
                 self._deliver_late(faults.late_messages_per_request)
                 self._unsend(faults.unsent_per_request)
-                status, headers, body = self._list_chats(query, faults)
+                self._list_requests_answered += 1
+                status, headers, body = (
+                    self._empty_replica_page(query)
+                    if self._lagging_replica(faults)
+                    else self._list_chats(query, faults)
+                )
             elif path.startswith(f"{API_PREFIX}/chats/"):
                 chat_path = path[len(API_PREFIX) + 7 :]
                 if chat_path.endswith(_MESSAGES):
@@ -632,6 +673,21 @@ class BlooioTestServer:
         encoded = json.dumps(pagination).encode()
         return 200, {}, b'{"chats":[' + items + b'],"pagination":' + encoded + b"}"
 
+    def _lagging_replica(self, faults: Faults) -> bool:
+        """Whether this list request falls in ``Faults.empty_replica_*``'s run of empty pages."""
+        after = faults.empty_replica_after
+        return (
+            after is not None
+            and after < self._list_requests_answered <= after + faults.empty_replica_count
+        )
+
+    def _empty_replica_page(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        limit, offset, invalid = _paging(query)
+        if invalid is not None:
+            return invalid
+        pagination = {"limit": limit, "offset": offset, "total": 0}
+        return 200, {}, json.dumps({"chats": [], "pagination": pagination}).encode()
+
     def _page_faults(
         self, window: list[_T], faults: Faults, size: int, limit: int, offset: int, total: int
     ) -> tuple[list[_T], dict[str, int]]:
@@ -665,9 +721,20 @@ class BlooioTestServer:
     ) -> tuple[int, dict[str, str], bytes]:
         if chat_id not in self._chats:
             return _error(404, f"Chat {chat_id} not found", "chat_not_found")
+        self._messages_asked[chat_id] += 1
+        turn = self._messages_asked[chat_id]
+        if turn <= faults.messages_404_per_chat:
+            return _error(404, f"Chat {chat_id} not found", "chat_not_found")
+        misanswer = faults.misanswer if turn <= faults.misanswered_pages else None
+        if misanswer == "other_chat":
+            chat_id = self._order[(self._order.index(chat_id) + 1) % len(self._order)]
         limit, offset, invalid = _paging(query)
         if invalid is not None:
             return invalid
+        if misanswer == "offset":
+            offset += limit
+        if misanswer == "until":
+            query = {name: value for name, value in query.items() if name != "until"}
         sort = query.get("sort", "desc")
         if sort not in ("asc", "desc"):
             return _error(400, "sort must be one of: asc, desc", "invalid_sort")
@@ -694,7 +761,12 @@ class BlooioTestServer:
             for m in self._history(chat_id)
             if low <= m["time_sent"] <= high and (direction is None or m["direction"] == direction)
         ]
+        if faults.queued_per_chat and since is None and until is None and direction != "inbound":
+            matching += _queued_messages(chat_id, faults.queued_per_chat)
         total = len(matching)
+        if faults.total_ignores_window:
+            history = self._history(chat_id) + _queued_messages(chat_id, faults.queued_per_chat)
+            total = sum(direction is None or m["direction"] == direction for m in history)
         if sort == "desc" and not faults.ignore_sort:
             matching.reverse()
         if faults.tie_order != "id":
@@ -708,6 +780,8 @@ class BlooioTestServer:
         start = 0 if faults.ignore_offset else offset
         window = matching[start : start + size]
         window, pagination = self._page_faults(window, faults, size, limit, offset, total)
+        if faults.report_limit is not None:
+            pagination["limit"] = faults.report_limit
         body = {"chat_id": chat_id, "messages": window, "pagination": pagination}
         return 200, {}, json.dumps(body, ensure_ascii=False).encode()
 
@@ -1003,6 +1077,25 @@ def _shuffle_message_ties(
             rng.shuffle(group)
         shuffled += group
     return shuffled
+
+
+def _queued_messages(chat_id: str, count: int) -> list[dict[str, Any]]:
+    """``count`` outbound messages of ``chat_id`` queued to send, without a ``time_sent`` yet."""
+    tag = hashlib.sha256(chat_id.encode()).hexdigest()[:12]
+    return [
+        {
+            "message_id": f"msg_queued{tag}{index:03d}",
+            "direction": "outbound",
+            "text": None,
+            "time_sent": None,
+            "time_delivered": None,
+            "status": "queued",
+            "protocol": "imessage",
+            "attachments": [],
+            "reactions": [],
+        }
+        for index in range(count)
+    ]
 
 
 def _encode(chat: dict[str, Any]) -> bytes:
