@@ -79,6 +79,7 @@ from blooio_dagster.retry import (
     is_retryable_status,
     retry_after_seconds,
 )
+from blooio_dagster.wording import counted, every_attempt
 
 logger = logging.getLogger("blooio_dagster")
 
@@ -353,6 +354,7 @@ class BlooioClient:
         )
         self._api_key = _validate_api_key(api_key)
         self.base_url = base_url
+        self._loopback = _is_loopback(httpx.URL(base_url).host)
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.page_size = page_size
@@ -701,7 +703,7 @@ class BlooioClient:
                 if not fatal:
                     return payload  # the reader names what is wrong with it
                 error = BlooioResponseError(
-                    f"{problem} on all {attempts} attempts for {chat_ref(chat_id)}; a cache or "
+                    f"{problem} on {every_attempt(attempts)} for {chat_ref(chat_id)}; a cache or "
                     "proxy between here and Blooio seems to serve other requests' answers",
                     MESSAGES_PATH,
                 )
@@ -858,8 +860,11 @@ class BlooioClient:
             if isinstance(fetched, _Failure):
                 if fetched.too_large:
                     raise BlooioResponseError(fetched.description, path, offset)
-                if not fetched.retryable or last:
-                    raise fetched.error(attempts, self.base_url, path, offset)
+                # On loopback, a refused connection is a stopped server or a wrong port, which
+                # waiting does not mend: give up after a second try, not after every backoff.
+                refused_here = self._loopback and fetched.refused and attempt >= 2
+                if not fetched.retryable or last or refused_here:
+                    raise fetched.error(attempt, self.base_url, path, offset)
                 failure, wait = fetched.description, backoff_seconds(attempt)
             else:
                 response, body = fetched
@@ -907,7 +912,7 @@ class BlooioClient:
                     if last:
                         raise BlooioResponseError(
                             f"the body is not valid JSON ({len(body)} bytes; "
-                            f"cut off?) on all {attempts} attempts",
+                            f"cut off?) on {every_attempt(attempts)}",
                             path,
                             offset,
                         )
@@ -940,7 +945,29 @@ class BlooioClient:
                 self._redact(_describe(exc)),
                 retryable=is_retryable_exception(exc),
                 decoding=isinstance(exc, httpx.DecodingError),
+                refused=_refused(exc),
+                hint=self._connection_hint(exc),
             )
+
+    def _connection_hint(self, exc: Exception) -> str | None:
+        """What to check for a connection that failed this way, or ``None`` for the default."""
+        if isinstance(exc, httpx.TimeoutException):
+            return (
+                f"No answer came within timeout={self.timeout:g}s: check the network, or raise "
+                "timeout if the API is slow."
+            )
+        if not _refused(exc):
+            return None
+        if self._loopback:
+            return (
+                "Nothing is listening there: start the server (the bundled one, python -m "
+                "blooio_dagster.testing, prints the BLOOIO_BASE_URL to export), or fix the "
+                "port in base_url (BLOOIO_BASE_URL)."
+            )
+        return (
+            "The host refused the connection: check the host and port in base_url "
+            "(BLOOIO_BASE_URL), and any firewall in between."
+        )
 
     def _fetch(
         self, path: str, params: dict[str, str | int], cap: int = MAX_BODY_BYTES
@@ -999,16 +1026,30 @@ class _Failure:
     retryable: bool
     too_large: bool = False
     decoding: bool = False
+    #: The host refused the connection: nothing listens at the address.
+    refused: bool = False
+    #: What to check, for a connection that failed (see ``BlooioClient._connection_hint``).
+    hint: str | None = None
 
     def error(self, attempts: int, base_url: str, path: str, offset: int | None) -> BlooioError:
         if self.decoding:
             return BlooioResponseError(
                 f"the body does not decode as its headers declare ({self.description}) on "
-                f"{_plural(attempts, 'attempt')}",
+                f"{counted(attempts, 'attempt')}",
                 path,
                 offset,
             )
-        return BlooioConnectionError(attempts, base_url, self.description)
+        return BlooioConnectionError(attempts, base_url, self.description, self.hint)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection failed because the host refused it (nothing listening)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @dataclass(frozen=True)
@@ -1025,10 +1066,6 @@ def _decoded(decode: Callable[[bytes], Any], body: bytes) -> Any:
         return _Undecodable(too_deep=False)
     except RecursionError:
         return _Undecodable(too_deep=True)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def _describe(exc: Exception) -> str:
@@ -1128,8 +1165,8 @@ def _check_row_count(rows: int, limit: int, offset: int) -> None:
     reading on would hold all of them in memory."""
     if rows > limit:
         raise BlooioResponseError(
-            f"the page has {_plural(rows, 'chat')} where limit={limit} asked for at most "
-            f"{_plural(limit, 'chat')}; a page larger than asked for is refused",
+            f"the page has {counted(rows, 'chat')} where limit={limit} asked for at most "
+            f"{counted(limit, 'chat')}; a page larger than asked for is refused",
             "/chats",
             offset,
         )

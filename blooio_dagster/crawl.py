@@ -67,6 +67,7 @@ from blooio_dagster.reconcile import (
 )
 from blooio_dagster.records import field_values, time_of
 from blooio_dagster.retry import backoff_seconds
+from blooio_dagster.wording import counted
 
 #: Passes after which a list that never stops changing is reported instead of read forever.
 MAX_PASSES = 10
@@ -383,7 +384,7 @@ class ChatCrawler:
         before = "?" if self.total is None else f"{self.total:,}"
         raise BlooioIncompleteError(
             f"{MAX_EMPTY_READS + 1} empty pages in a row from offset {offset:,}; the total "
-            f"fell from {before} to 0 after {read:,} chats had been read (a replica lagging "
+            f"fell from {before} to 0 after {counted(read, 'chat')} had been read (a replica lagging "
             "behind, or every chat deleted at once). Try again later.",
             unique_chats=read,
         )

@@ -75,6 +75,7 @@ from blooio_dagster.errors import (
 )
 from blooio_dagster.http import checked_pagination
 from blooio_dagster.retry import backoff_seconds
+from blooio_dagster.wording import counted
 
 logger = logging.getLogger("blooio_dagster")
 
@@ -601,18 +602,14 @@ def log_left_out(deleted_chats: int, unsent_skipped: int) -> None:
         logger.warning(
             "Blooio: %s deleted since they were listed (404, confirmed by GET /chats/{chat_id}) "
             "%s left out of the messages.",
-            _count(deleted_chats, "chat"),
+            counted(deleted_chats, "chat"),
             "is" if deleted_chats == 1 else "are",
         )
     if unsent_skipped:
         logger.info(
             "Blooio: %s without a time_sent yet (queued, not sent) left out.",
-            _count(unsent_skipped, "message"),
+            counted(unsent_skipped, "message"),
         )
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def chat_ref(chat_id: str) -> str:

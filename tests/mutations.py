@@ -107,8 +107,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "messages-drop-at-a-page-boundary",
         MESSAGES,
-        "        top = oldest + 1\n",
-        "        top = oldest\n",
+        "        top = oldest + 1 if top is None else min(top, oldest + 1)\n",
+        "        top = oldest if top is None else min(top, oldest)\n",
         "the next window starts below the last millisecond read, losing its unread messages",
         MESSAGES_TESTS,
     ),

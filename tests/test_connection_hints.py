@@ -1,0 +1,59 @@
+"""A connection that fails says which URL, what happened and what to check for that cause."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from blooio_dagster import BlooioClient, BlooioConnectionError
+from tests.raw_server import Connection, RawServer
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_nothing_listening_on_loopback_gives_up_after_a_second_try() -> None:
+    base_url = f"http://127.0.0.1:{unused_port()}/v2/api"
+    started = time.monotonic()
+
+    with (
+        BlooioClient("bl_test_refused", base_url=base_url, max_retries=5) as client,
+        pytest.raises(BlooioConnectionError) as caught,
+    ):
+        client.get_chats_page(limit=200, offset=0)
+
+    # Two attempts and one backoff (at most a few tenths of a second here, as tests scale the
+    # backoff down); the old behaviour waited through all six.
+    assert caught.value.attempts == 2
+    assert time.monotonic() - started < 5, "a refused loopback connection is not waited on"
+    message = str(caught.value)
+    assert message.startswith(f"Could not reach Blooio at {base_url} after 2 attempts"), message
+    assert "Connection refused" in message
+    assert "Nothing is listening there" in message
+    assert "python -m blooio_dagster.testing" in message
+    assert "raise timeout" not in message, "a longer timeout cannot help a refused connection"
+
+
+def test_an_api_that_never_answers_is_a_timeout_with_the_timeout_hint() -> None:
+    def never_answer(connection: Connection) -> None:
+        connection.pause(30)
+
+    with RawServer(never_answer) as server:
+        with (
+            BlooioClient(
+                "bl_test_slow", base_url=server.base_url, timeout=0.5, max_retries=1
+            ) as client,
+            pytest.raises(BlooioConnectionError) as caught,
+        ):
+            client.get_chats_page(limit=200, offset=0)
+
+    message = str(caught.value)
+    assert caught.value.attempts == 2, message
+    assert "No answer came within timeout=0.5s" in message, message
+    assert "raise timeout" in message, message
+    assert "Nothing is listening" not in message, message
