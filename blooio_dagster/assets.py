@@ -87,6 +87,10 @@ PROGRESS_EVERY_SECONDS = 5.0
 #: The reply-time target whose breaches ``reply_times`` and ``response_summary`` count.
 DEFAULT_REPLY_SLA = timedelta(hours=1)
 
+#: The fewest ``Date`` headers the reply cutoff is chosen from: a majority of good clocks
+#: outvotes one node whose clock is off.
+CLOCK_SAMPLES = 5
+
 DEFAULT_FRESHNESS_POLICY = dg.FreshnessPolicy.time_window(
     fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)
 )
@@ -454,7 +458,7 @@ def _api_asset(build: _Build) -> dg.AssetsDefinition:
             context.log.info(_crawl_summary(result))
             history = cutoff = None
             if wanted & {MESSAGES, REPLY_TIMES}:
-                cutoff = _reply_cutoff(context, result, chats, started, window)
+                cutoff = _reply_cutoff(context, client, result, chats, started, window)
                 history, read = _read_messages(client, chats, window, cutoff.at)
                 figures |= read
         record_run_figures(context, figures)
@@ -488,15 +492,22 @@ def _api_asset(build: _Build) -> dg.AssetsDefinition:
 
 def _reply_cutoff(
     context: dg.AssetExecutionContext,
+    client: BlooioClient,
     result: ChatCrawlResult,
     chats: pd.DataFrame,
     started: datetime,
     window: dg.TimeWindow | None,
 ) -> ReplyCutoff:
-    """Until when replies are looked for (see :func:`choose_reply_cutoff`), warnings logged."""
+    """Until when replies are looked for (see :func:`choose_reply_cutoff`), warnings logged.
+
+    A crawl of a quiet day may get a single answer, and one node's clock must not decide the
+    cutoff alone: the API's clock is sampled until there are :data:`CLOCK_SAMPLES` answers.
+    """
+    clocks = result.server_clocks
+    clocks += client.sample_api_clock(max(CLOCK_SAMPLES - len(clocks), 0))
     newest = chats["last_message_time"].max()
     cutoff = choose_reply_cutoff(
-        api_clocks=result.server_clocks,
+        api_clocks=clocks,
         newest_message=None if pd.isna(newest) else newest.to_pydatetime(),
         machine_time=started,
         partition_end=window.end if window else None,

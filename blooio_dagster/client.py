@@ -421,6 +421,22 @@ class BlooioClient:
         """
         return self._chats_page(limit=limit, offset=offset, q=q, sort=sort, retries=None)[0]
 
+    def sample_api_clock(self, answers: int) -> tuple[datetime, ...]:
+        """The API's clock as the ``Date`` headers of ``answers`` one-row ``GET /chats``
+        answers tell it (those without a ``Date`` header are left out).
+
+        One answer is one API node's clock, to the second: a run whose crawl was answered a
+        few times samples more, so that one node whose clock is off cannot decide alone.
+        """
+        clocks = []
+        for _ in range(answers):
+            _, server_time = self._chats_page(
+                limit=1, offset=0, q=None, sort="recent", retries=None
+            )
+            if server_time is not None:
+                clocks.append(datetime.fromtimestamp(server_time / 1000, UTC))
+        return tuple(clocks)
+
     def get_chat(self, chat_id: str) -> dict[str, Any]:
         """One chat (``GET /chats/{chat_id}``), including ``first_message_time``."""
         if not isinstance(chat_id, str) or not chat_id:

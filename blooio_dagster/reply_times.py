@@ -271,7 +271,7 @@ def choose_reply_cutoff(
         ahead = sum(clock > at + tolerance for clock in ordered)
         if lagging or ahead:
             notes.append(
-                f"{counted(lagging + ahead, 'answer')} of {counted(len(ordered), 'answer')} from the "
+                f"{lagging + ahead:,} of {counted(len(ordered), 'answer')} from the "
                 "API carried "
                 f"a Date header more than {_span(tolerance)} from their median ({at.isoformat()}) "
                 f"(earliest {ordered[0].isoformat()}, latest {ordered[-1].isoformat()}): an API "

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from blooio_dagster.frames import REPLY_TIME_COLUMNS, conform
+from blooio_dagster.redaction import chat_ref
 from blooio_dagster.testing import BlooioTestServer, Faults
 from tests.conftest import ServerFactory
 from tests.dagster_project import Project, day_window, materializations, meta
@@ -81,7 +82,7 @@ def test_a_time_no_clock_should_give_fails_the_run_and_stores_nothing(
     message = failure_message(result)
     assert "BlooioResponseError" in message
     assert shown in message
-    assert "id sha256 " + hashlib.sha256(chat_id.encode()).hexdigest()[:10] in message
+    assert f"({chat_ref(chat_id)})" in message
     assert chat_id not in message, "a chat id is a customer's number: never in an error"
     assert "OverflowError" not in message
     assert [e.materialization.asset_key for e in result.get_asset_materialization_events()] == []

@@ -25,7 +25,7 @@ def test_the_median_of_the_date_headers_is_used_and_a_lagging_node_is_reported()
 
     assert (cutoff.at, cutoff.source) == (NOW + timedelta(seconds=1), "api_clock")
     (warning,) = cutoff.warnings
-    assert warning.startswith("1 answer of 5 answers from the API carried a Date header more ")
+    assert warning.startswith("1 of 5 answers from the API carried a Date header more ")
 
 
 def test_a_clock_lagging_into_a_day_that_ended_gives_way_to_the_days_end() -> None:
