@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 import pytest
 
 from blooio_dagster import BlooioResource, build_blooio_assets
@@ -51,6 +50,8 @@ def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfilled]
 
 def sql(project: Project, query: str) -> dict[str, int]:
     """``{day: number}`` from a query returning (day as text, number) rows."""
+    import duckdb
+
     with duckdb.connect(str(project.database), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         return {str(day): int(number) for day, number in con.sql(query).fetchall()}

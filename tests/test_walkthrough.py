@@ -17,7 +17,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from tests.test_component_yaml_errors import make_dg_project
@@ -92,6 +91,8 @@ def readme_block(clone: Path, heading: str) -> list[str]:
 
 
 def stored_days(database: Path, table: str, column: str) -> list[str]:
+    import duckdb
+
     with duckdb.connect(str(database), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         rows = con.execute(
@@ -135,6 +136,8 @@ def test_a_new_users_first_hour(
     assert stored_days(database, "messages", "time_sent") == [
         f"2026-03-{day:02d}" for day in range(3, 10)
     ]
+    import duckdb
+
     with duckdb.connect(str(database), read_only=True) as con:
         current_rows = con.execute("select count(*) from blooio.current_chats").fetchall()
     assert current_rows == [(300,)]
