@@ -93,7 +93,11 @@ def recoverable(draw: st.DrawFn) -> Scenario:
         ignore_offset=ignore_offset,
         inclusive_bounds=draw(st.booleans()),
         chat_messages_per_request=draw(st.sampled_from([0, 0, 1])),
-        chat_unsent_per_request=0 if bulk else draw(st.sampled_from([0, 0, 0, 1])),
+        # Without a total to trust, a window emptied by unsent messages cannot be told from
+        # an empty page that lies: the read raises.
+        chat_unsent_per_request=(
+            0 if bulk or shape in ("missing", "whole") else draw(st.sampled_from([0, 0, 0, 1]))
+        ),
         server_error_rate=draw(st.sampled_from([0.0, 0.0, 0.1])),
         truncated_body_rate=draw(st.sampled_from([0.0, 0.0, 0.05])),
         misanswered_pages=draw(st.integers(0, 3)),
