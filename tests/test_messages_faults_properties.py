@@ -12,7 +12,9 @@ the read, exactly the server's messages of the window; otherwise every message t
 throughout, once (:func:`tests.messages_truth.assert_read_exactly`). As in
 ``test_messages_properties``, at most one of short pages, empty pages, missing totals,
 stale-low totals and whole-history totals is drawn: two of them together can make a page the
-server cut short look like the end to any reader.
+server cut short look like the end to any reader. Without a total to trust, neither unsent
+messages (a window they empty looks like a lying empty page) nor an ignored offset (a window
+all in one millisecond looks like a capped page) are drawn: the reader raises for those.
 
 *Unrecoverable*: one fault no reader can get past (another chat's or offset's page on every
 attempt, ``until`` always ignored, a chat that keeps answering 404 while it exists, a bulk
