@@ -406,7 +406,8 @@ def _read_millisecond(
     Sweeps read the pages from offset 0 until one comes back empty; the millisecond is read
     whole after such a sweep that found nothing new, once the messages found reach the
     window's total (when one is sent). A page holding only messages its sweep had read
-    (``offset`` ignored) ends the sweep, which then proves nothing. Rows at ``at - 1`` and
+    (``offset`` ignored) ends the sweep, which then proves nothing, unless its first page was
+    short: the millisecond fit in one page (a window stuck on a page cut short gets here). Rows at ``at - 1`` and
     ``at + 1`` (an API keeping its bounds) count too, as the total counts them; a total they
     never reach is checked with ``totals_count_the_window`` (a total of the whole history
     proves nothing). Messages sent at one millisecond have no order of their own, so an API
@@ -421,6 +422,7 @@ def _read_millisecond(
         swept: set[str] = set()
         offset = empty_reads = 0
         clean = False  # whether the sweep ended at an empty page, not at one it had read
+        whole_page = False  # whether its first page was short: the millisecond fit in it
         while True:
             page = fetch(chat_id, MessagesWindow(page_size, at - 1, at + 1, direction, offset))
             requests += 1
@@ -436,13 +438,15 @@ def _read_millisecond(
                 clean = True
                 break
             empty_reads = 0
+            if offset == 0:
+                whole_page = len(rows) < min(page_size, page.limit or page_size)
             ids = {row["message_id"] for row in rows}
             if ids <= swept:  # nothing new at this offset: the API ignores it, or reorders
                 break
             swept |= ids
             found.update((row["message_id"], row) for row in rows)
             offset += len(rows)
-        agreed = clean and sweep > 0 and len(found) == before
+        agreed = (clean or whole_page) and sweep > 0 and len(found) == before
         if agreed and (total is None or len(found) >= total or not totals_count_the_window()):
             return found, requests
     raise _incomplete(
