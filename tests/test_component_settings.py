@@ -4,10 +4,7 @@ pool, resource and partitions, the README's YAML, and the errors of the pieces i
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,32 +25,10 @@ from blooio_dagster import (
 from blooio_dagster.components.blooio_component import scaffold_yaml
 from blooio_dagster.translator import BlooioTableProps
 from tests.conftest import ServerFactory
+from tests.dg_project import REPO, dg_project, run_dg
 from tests.test_component import assert_the_reply_times_use_the_sla_and_business_hours
 
-DG = str(Path(sys.executable).parent / "dg")
-REPO = Path(__file__).parent.parent
 ALL_TABLES = {"chats", "messages", "reply_times", "chat_response_lag", "response_summary"}
-PYPROJECT = """\
-[project]
-name = "support-project"
-version = "0"
-
-[tool.dg]
-directory_type = "project"
-
-[tool.dg.project]
-root_module = "support_project"
-"""
-DEFINITIONS = """\
-from pathlib import Path
-
-import dagster as dg
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-"""
 
 
 def readme_component_yaml() -> str:
@@ -81,34 +56,6 @@ def assets_of(defs: dg.Definitions) -> list[dg.AssetsDefinition]:
 
 
 # -- a real dg project ------------------------------------------------------------------------
-
-
-def dg_project(tmp_path: Path) -> Path:
-    """A minimal dg project (pyproject ``[tool.dg]``, a package with a defs folder)."""
-    root = tmp_path / "support-project"
-    package = root / "src" / "support_project"
-    (package / "defs").mkdir(parents=True)
-    (root / "pyproject.toml").write_text(PYPROJECT)
-    (package / "__init__.py").write_text("")
-    (package / "defs" / "__init__.py").write_text("")
-    (package / "definitions.py").write_text(DEFINITIONS)
-    return root
-
-
-def run_dg(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    # The project is not installed: its package and this repository are found on the path.
-    path = os.pathsep.join([str(REPO), str(project / "src")])
-    ran = subprocess.run(
-        [DG, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": path},
-        check=False,
-    )
-    assert ran.returncode == 0, f"dg {' '.join(arguments)}:\n{ran.stdout}\n{ran.stderr[-3000:]}"
-    return ran
 
 
 @pytest.mark.dg
@@ -158,16 +105,11 @@ def test_the_readme_component_yaml_passes_dg_check_defs(tmp_path: Path) -> None:
 @pytest.mark.dg
 def test_dg_refuses_to_scaffold_the_component_as_python(tmp_path: Path) -> None:
     project = dg_project(tmp_path)
-    path = os.pathsep.join([str(REPO), str(project / "src")])
 
-    ran = subprocess.run(
-        [DG, "scaffold", "defs", "blooio_dagster.BlooioComponent", "blooio", "--format", "python"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": path},
-        check=False,
+    ran = run_dg(
+        project,
+        *["scaffold", "defs", "blooio_dagster.BlooioComponent", "blooio", "--format", "python"],
+        succeed=False,
     )
 
     assert ran.returncode != 0

@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-DG = str(Path(sys.executable).parent / "dg")
-REPO = Path(__file__).parent.parent
-
-
-def make_dg_project(root: Path, defs_yaml: str) -> Path:
-    """A minimal ``dg`` project under ``root`` whose one component is ``defs_yaml``."""
-    (root / "src" / "support" / "defs" / "blooio").mkdir(parents=True)
-    (root / "pyproject.toml").write_text(
-        '[project]\nname = "support"\nversion = "0.1"\n\n'
-        '[tool.dg]\ndirectory_type = "project"\n\n'
-        '[tool.dg.project]\nroot_module = "support"\nregistry_modules = ["blooio_dagster"]\n'
-    )
-    (root / "src" / "support" / "__init__.py").write_text("")
-    (root / "src" / "support" / "definitions.py").write_text(
-        "from pathlib import Path\n\nimport dagster as dg\n\n\n@dg.definitions\n"
-        "def defs() -> dg.Definitions:\n"
-        "    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)\n"
-    )
-    (root / "src" / "support" / "defs" / "blooio" / "defs.yaml").write_text(defs_yaml)
-    return root
+from tests.dg_project import defs_folder, dg_project, run_dg
 
 
 @pytest.mark.dg
@@ -43,14 +21,13 @@ def make_dg_project(root: Path, defs_yaml: str) -> Path:
 def test_an_out_of_range_attribute_is_one_error_naming_field_and_bound(
     tmp_path: Path, attribute: str, said: str
 ) -> None:
-    project = make_dg_project(
-        tmp_path, f"type: blooio_dagster.BlooioComponent\nattributes:\n  {attribute}\n"
+    project = dg_project(tmp_path)
+    (defs_folder(project) / "blooio").mkdir()
+    (defs_folder(project) / "blooio" / "defs.yaml").write_text(
+        f"type: blooio_dagster.BlooioComponent\nattributes:\n  {attribute}\n"
     )
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), str(project / "src")])}
 
-    checked = subprocess.run(
-        [DG, "check", "defs"], capture_output=True, text=True, timeout=180, cwd=project, env=env
-    )
+    checked = run_dg(project, "check", "defs", succeed=False)
 
     output = checked.stdout + checked.stderr
     assert checked.returncode != 0, output[-3000:]

@@ -9,16 +9,7 @@ from blooio_dagster.testing import BlooioTestServer
 from blooio_dagster.testing.history import chat_fields
 from blooio_dagster.testing.support import support_chats
 from tests.conftest import FIXED_NOW_MS, ClientFactory
-
-FIELDS = (
-    "message_count",
-    "inbound_count",
-    "outbound_count",
-    "last_message_time",
-    "last_inbound_time",
-    "last_outbound_time",
-    "last_message",
-)
+from tests.test_server_messages import CHAT_FIELDS
 
 
 def test_every_chat_agrees_with_its_messages_over_http(client_for: ClientFactory) -> None:
@@ -28,7 +19,7 @@ def test_every_chat_agrees_with_its_messages_over_http(client_for: ClientFactory
         disagreeing = [
             chat["id"]
             for chat in chats
-            if {k: chat[k] for k in FIELDS}
+            if {k: chat[k] for k in CHAT_FIELDS}
             != {k: v for k, v in chat_fields(client.list_messages(chat["id"])).items()}
         ]
         late = [

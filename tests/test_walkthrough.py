@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_component_yaml_errors import make_dg_project
+from tests.dg_project import defs_folder, dg_project, run_dg
 
 REPO = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
@@ -143,16 +143,9 @@ def test_a_new_users_first_hour(
     assert current_rows == [(300,)]
 
     # 3. A dg project: scaffold the component's defs.yaml, then check the definitions.
-    project = make_dg_project(tmp_path / "support", defs_yaml="")
-    (project / "src" / "support" / "defs" / "blooio" / "defs.yaml").unlink()
-    (project / "src" / "support" / "defs" / "blooio").rmdir()
-    dg_env = env | {"PYTHONPATH": os.pathsep.join([str(clone), str(project / "src")])}
-    run(
-        [str(BIN / "dg"), "scaffold", "defs", "blooio_dagster.BlooioComponent", "blooio"],
-        project,
-        dg_env,
-    )
-    scaffolded = (project / "src" / "support" / "defs" / "blooio" / "defs.yaml").read_text()
+    project = dg_project(tmp_path)
+    run_dg(project, "scaffold", "defs", "blooio_dagster.BlooioComponent", "blooio", repo=clone)
+    scaffolded = (defs_folder(project) / "blooio" / "defs.yaml").read_text()
     assert scaffolded.startswith("type: blooio_dagster.BlooioComponent"), scaffolded
-    checked = run([str(BIN / "dg"), "check", "defs"], project, dg_env)
-    assert "All definitions loaded successfully." in checked, checked[-3000:]
+    checked = run_dg(project, "check", "defs", repo=clone)
+    assert "All definitions loaded successfully." in checked.stdout + checked.stderr
