@@ -139,6 +139,24 @@ def test_empty_days_succeed_with_the_filesystem_io_manager(
 
 @pytest.mark.duckdb
 @pytest.mark.parametrize("io_manager", IO_MANAGERS)
+def test_an_organization_without_chats_succeeds_unpartitioned(
+    start_server: ServerFactory, tmp_path: Path, io_manager: str
+) -> None:
+    server = start_server(chats=0, seed=69)
+    project = Project(
+        server, tmp_path / "w.duckdb", io_manager=io_manager_class(io_manager), partitioned=False
+    )
+
+    result = materialize(project, TABLES, [])
+
+    assert result.success
+    assert {table: count for (table, _), count in row_counts(result).items()} == {
+        table: 0 for table in TABLES
+    }
+
+
+@pytest.mark.duckdb
+@pytest.mark.parametrize("io_manager", IO_MANAGERS)
 def test_a_day_never_materialized_still_fails_on_a_fresh_warehouse(
     start_server: ServerFactory, tmp_path: Path, io_manager: str
 ) -> None:
