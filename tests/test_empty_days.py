@@ -23,6 +23,7 @@ from blooio_dagster import BlooioResource, build_blooio_assets
 from blooio_dagster.testing import BlooioTestServer
 from tests.conftest import ServerFactory
 from tests.dagster_project import Project, meta
+from tests.duckdb_skipping_empty import skipping_empty_duckdb_pandas_io_manager
 from tests.test_asset_subsets import materialize, stored_tables
 
 TABLES = ("chats", "messages", "reply_times", "chat_response_lag", "response_summary")
@@ -47,12 +48,10 @@ def io_manager_class(io_manager: str) -> Callable[..., Any]:
     """The DuckDB IO manager as installed, or as dagster-duckdb-pandas 0.29 behaves."""
     from dagster_duckdb_pandas import DuckDBPandasIOManager
 
-    from tests.duckdb_skipping_empty import SkippingEmptyDuckDBPandasIOManager
-
-    chosen: Callable[..., Any] = (
-        DuckDBPandasIOManager if io_manager == "installed" else SkippingEmptyDuckDBPandasIOManager
-    )
-    return chosen
+    if io_manager == "installed":
+        installed: Callable[..., Any] = DuckDBPandasIOManager
+        return installed
+    return skipping_empty_duckdb_pandas_io_manager()
 
 
 IO_MANAGERS = ["installed", "skipping empty frames (0.29)"]
