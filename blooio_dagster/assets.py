@@ -692,7 +692,11 @@ def _stored_table_ins(
     ins: dict[str, dg.AssetIn] = {}
     loaders: dict[str, dg.InputManagerDefinition] = {}
     for table in tables:
-        ins[table], key, loaders[key] = empty_days_in(build.spec(table), table, _stored_columns)
+        # The key of the IO manager that stores the table: the one its output is built with.
+        (out,) = asset_outs([build.spec(table)])[0].values()
+        ins[table], key, loaders[key] = empty_days_in(
+            build.key(table), out.io_manager_key or "io_manager", table, _stored_columns
+        )
     return ins, loaders
 
 

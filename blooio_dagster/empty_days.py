@@ -22,23 +22,19 @@ from blooio_dagster.frames import Column, empty_frame
 
 #: The input metadata entry naming the table an input loads.
 TABLE_METADATA = "blooio/table"
-#: Where an asset spec records its IO manager key (``AssetSpec.with_io_manager_key``).
-IO_MANAGER_METADATA = "dagster/io_manager_key"
-DEFAULT_IO_MANAGER_KEY = "io_manager"
 
 ColumnsOf = Callable[[str], Sequence[Column]]
 
 
 def empty_days_in(
-    spec: dg.AssetSpec, table: str, columns_of: ColumnsOf
+    key: dg.AssetKey, io_manager_key: str, table: str, columns_of: ColumnsOf
 ) -> tuple[dg.AssetIn, str, dg.InputManagerDefinition]:
-    """The ``AssetIn`` loading ``spec``'s asset (the table ``table``) through
-    :func:`empty_days_loader`, and that input manager's resource key and definition, for
-    ``multi_asset(ins=..., resource_defs=...)``."""
-    io_manager_key = str(spec.metadata.get(IO_MANAGER_METADATA, DEFAULT_IO_MANAGER_KEY))
-    key = f"blooio_empty_days__{io_manager_key}"
-    asset_in = dg.AssetIn(spec.key, input_manager_key=key, metadata={TABLE_METADATA: table})
-    return asset_in, key, empty_days_loader(io_manager_key, columns_of)
+    """The ``AssetIn`` loading the asset ``key`` (the table ``table``, stored by the IO manager
+    ``io_manager_key``) through :func:`empty_days_loader`, and that input manager's resource
+    key and definition, for ``multi_asset(ins=..., resource_defs=...)``."""
+    loader_key = f"blooio_empty_days__{io_manager_key}"
+    asset_in = dg.AssetIn(key, input_manager_key=loader_key, metadata={TABLE_METADATA: table})
+    return asset_in, loader_key, empty_days_loader(io_manager_key, columns_of)
 
 
 @functools.cache
