@@ -42,6 +42,7 @@ from blooio_dagster.checks import (
 )
 from blooio_dagster.client import BlooioClient, ChatCrawlResult
 from blooio_dagster.crawl import CrawlProgress
+from blooio_dagster.empty_days import empty_days_in
 from blooio_dagster.errors import BlooioConfigError
 from blooio_dagster.frames import (
     CHAT_COLUMNS,
@@ -50,6 +51,7 @@ from blooio_dagster.frames import (
     REPLY_TIME_COLUMNS,
     RESPONSE_LAG_COLUMNS,
     RESPONSE_SUMMARY_COLUMNS,
+    Column,
     chats_to_frame,
     messages_to_frame,
 )
@@ -528,9 +530,7 @@ def _table_output(
 ) -> list[Any]:
     """One table's output with honest metadata, followed by its selected checks."""
     key = build.key(table)
-    columns = {CHATS: CHAT_COLUMNS, MESSAGES: MESSAGE_COLUMNS, REPLY_TIMES: REPLY_TIME_COLUMNS}[
-        table
-    ]
+    columns = _stored_columns(table)
     output = TableOutput(
         key,
         frame,
@@ -632,7 +632,7 @@ def _machine_clock() -> datetime:
 def _chat_response_lag_asset(build: _Build) -> dg.AssetsDefinition:
     spec = build.spec(CHAT_RESPONSE_LAG)
 
-    ins = {"chats": dg.AssetIn(build.key(CHATS))}
+    ins, loaders = _stored_table_ins(build, [CHATS])
     outs, deps = asset_outs([spec], [build.key(CHATS)])
 
     @dg.multi_asset(
@@ -640,6 +640,7 @@ def _chat_response_lag_asset(build: _Build) -> dg.AssetsDefinition:
         outs=outs,
         deps=deps,
         ins=ins,
+        resource_defs=loaders,
         backfill_policy=build.backfill_policy,
     )
     def chat_response_lag(
@@ -671,7 +672,7 @@ def _chat_response_lag_asset(build: _Build) -> dg.AssetsDefinition:
 def _response_summary_asset(build: _Build) -> dg.AssetsDefinition:
     spec = build.spec(RESPONSE_SUMMARY)
     upstream = [t for t in (CHAT_RESPONSE_LAG, MESSAGES, REPLY_TIMES) if t in build.specs]
-    ins = {table: dg.AssetIn(build.key(table)) for table in upstream}
+    ins, loaders = _stored_table_ins(build, upstream)
 
     outs, deps = asset_outs([spec], [build.key(table) for table in upstream])
 
@@ -680,6 +681,7 @@ def _response_summary_asset(build: _Build) -> dg.AssetsDefinition:
         outs=outs,
         deps=deps,
         ins=ins,
+        resource_defs=loaders,
         backfill_policy=build.backfill_policy,
     )
     def response_summary(
@@ -715,6 +717,35 @@ def _response_summary_asset(build: _Build) -> dg.AssetsDefinition:
         return dg.Output(summary, output_name=spec.key.to_python_identifier(), metadata=metadata)
 
     return response_summary
+
+
+def _stored_table_ins(
+    build: _Build, tables: Sequence[str]
+) -> tuple[dict[str, dg.AssetIn], dict[str, dg.InputManagerDefinition]]:
+    """The ins loading stored tables (each named as its table), and their input managers.
+
+    Days whose materialization recorded no rows load as empty frames of the declared
+    columns, as some IO managers store nothing for them (see :mod:`blooio_dagster.empty_days`).
+    """
+    ins: dict[str, dg.AssetIn] = {}
+    loaders: dict[str, dg.InputManagerDefinition] = {}
+    for table in tables:
+        # The key of the IO manager that stores the table: the one its output is built with.
+        (out,) = asset_outs([build.spec(table)])[0].values()
+        ins[table], key, loaders[key] = empty_days_in(
+            build.key(table), out.io_manager_key or "io_manager", table, _stored_columns
+        )
+    return ins, loaders
+
+
+def _stored_columns(table: str) -> tuple[Column, ...]:
+    """The declared columns of a table that assets load from storage."""
+    return {
+        CHATS: CHAT_COLUMNS,
+        MESSAGES: MESSAGE_COLUMNS,
+        REPLY_TIMES: REPLY_TIME_COLUMNS,
+        CHAT_RESPONSE_LAG: RESPONSE_LAG_COLUMNS,
+    }[table]
 
 
 # -- current_chats: the whole list, newest state ----------------------------------------------

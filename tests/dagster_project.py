@@ -32,8 +32,11 @@ class Project:
         database: Path,
         *,
         api_key: str | None = None,
+        io_manager: Callable[..., Any] | None = None,
         **asset_settings: Any,
     ) -> None:
+        """``io_manager``: the IO manager's class, given ``database=``; DuckDBPandasIOManager
+        unless a test says otherwise."""
         self.server = server
         self.database = database
         self.assets = build_blooio_assets(start_date="2025-01-01", **asset_settings)
@@ -49,7 +52,7 @@ class Project:
                 "blooio": BlooioResource(
                     api_key=api_key or server.api_key, base_url=server.base_url, max_retries=2
                 ),
-                "io_manager": DuckDBPandasIOManager(database=str(database)),
+                "io_manager": (io_manager or DuckDBPandasIOManager)(database=str(database)),
             },
         )
         self.job = self.defs.resolve_job_def("blooio_daily_job")
