@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from tests.dg_project import defs_folder, dg_project, run_dg
@@ -114,15 +115,27 @@ def test_a_new_users_first_hour(
     # 1. The quick start's first command. The clone reuses this checkout's environment, which
     #    `make` would have built from the same pyproject.toml and constraints.
     assert readme_block(clone, "## Quick start")[0].startswith("make demo"), "README changed"
-    demo_database = tmp_path / "demo.duckdb"
+    #    Stored where `make screenshot` has the demo store, a path relative to where it runs,
+    #    so the pictures it takes show no machine's folders.
+    from example_project.screenshot import DATABASE
+
     shown = run(
         ["make", "--no-print-directory", "demo", f"VENV={REPO / '.venv'}"],
         clone,
-        env | {"BLOOIO_EXAMPLE_DATABASE": str(demo_database)},
+        env | {"BLOOIO_EXAMPLE_DATABASE": str(DATABASE)},
     )
     assert "The week from 2026-03-03" in shown, shown[-3000:]
     assert "Waiting for a reply now" in shown, shown[-3000:]
-    assert len(stored_days(demo_database, "response_summary", "day")) == 7
+    assert len(stored_days(clone / DATABASE, "response_summary", "day")) == 7
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (record,) = instance.fetch_materializations(
+            dg.AssetKey(["blooio", "response_summary"]), limit=1
+        ).records
+        materialization = record.asset_materialization
+        assert materialization is not None
+        table_name = materialization.metadata["dagster/table_name"].value
+    assert table_name == f"{DATABASE}.blooio.response_summary", table_name
+    assert not DATABASE.is_absolute(), DATABASE
 
     # 2. The README's recipes, exactly as printed, against the server whose lines were exported.
     database = tmp_path / "warehouse.duckdb"
