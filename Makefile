@@ -17,7 +17,8 @@ PORT ?= 3000
 # they come, each prefixed with its environment, so progress shows while both run. TEST_JOBS=1
 # runs them one after the other.
 TEST_JOBS ?= 2
-PARALLEL = $(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=line
+# (No --output-sync: make would hold each command's output until the command ends.)
+PARALLEL = $(MAKE) --no-print-directory -j$(TEST_JOBS)
 # A recipe that pipes its output through a prefix still fails when the command fails.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
