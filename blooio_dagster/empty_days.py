@@ -20,6 +20,8 @@ import dagster as dg
 
 from blooio_dagster.frames import Column, empty_frame
 
+#: The resource key of the input manager that wraps the IO manager ``<key>`` is this + ``<key>``.
+LOADER_KEY_PREFIX = "blooio_empty_days__"
 #: The input metadata entry naming the table an input loads.
 TABLE_METADATA = "blooio/table"
 
@@ -32,7 +34,7 @@ def empty_days_in(
     """The ``AssetIn`` loading the asset ``key`` (the table ``table``, stored by the IO manager
     ``io_manager_key``) through :func:`empty_days_loader`, and that input manager's resource
     key and definition, for ``multi_asset(ins=..., resource_defs=...)``."""
-    loader_key = f"blooio_empty_days__{io_manager_key}"
+    loader_key = LOADER_KEY_PREFIX + io_manager_key
     asset_in = dg.AssetIn(key, input_manager_key=loader_key, metadata={TABLE_METADATA: table})
     return asset_in, loader_key, empty_days_loader(io_manager_key, columns_of)
 
