@@ -110,6 +110,13 @@ def test_installing_keeps_the_projects_dagster_and_pandas(installed: Installed) 
 
 
 @pytest.mark.packaging
+def test_the_readme_names_the_wheel_the_build_makes(installed: Installed) -> None:
+    readme = (ROOT / "README.md").read_text()
+
+    assert f"pip install dist/{installed.wheel.name}" in readme, installed.wheel.name
+
+
+@pytest.mark.packaging
 def test_the_installed_wheel_works_and_carries_its_data(installed: Installed) -> None:
     report = installed.report
     assert Path(report["file"]).is_relative_to(installed.venv), "imported from the wheel"
