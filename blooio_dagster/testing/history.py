@@ -61,16 +61,20 @@ def generate_history(
     if last_time is None:
         return []
     rng = random.Random(f"{seed}:history:{chat['id']}")
-    style = _Style(chat, rng)
+    style = MessageStyle(chat, rng)
     clock = max(now_ms, last_time)
     last = chat["last_message"]
     messages = [
-        _message(style, rng, last["message_id"], last["direction"], last_time, last["text"], clock)
+        make_message(
+            style, rng, last["message_id"], last["direction"], last_time, last["text"], clock
+        )
     ]
     other = _other(last["direction"])
     other_time = chat[f"last_{other}_time"]
     if other_time is not None:
-        messages.append(_message(style, rng, _new_id(rng), other, other_time, _text(rng), clock))
+        messages.append(
+            make_message(style, rng, new_message_id(rng), other, other_time, _text(rng), clock)
+        )
     extra = {
         direction: chat[f"{direction}_count"] - (chat[f"last_{direction}_time"] is not None)
         for direction in ("inbound", "outbound")
@@ -94,7 +98,9 @@ def generate_history(
                 else:
                     at = rng.randint(first_ms, newest - 1)
             times.append(at)
-            messages.append(_message(style, rng, _new_id(rng), direction, at, _text(rng), clock))
+            messages.append(
+                make_message(style, rng, new_message_id(rng), direction, at, _text(rng), clock)
+            )
     messages.sort(key=message_key)
     return messages
 
@@ -116,8 +122,8 @@ def live_message(
     nothing about them lies after ``at_ms``.
     """
     rng = random.Random(f"{seed}:live:{serial}")
-    style = _Style(chat, random.Random(f"{seed}:history:{chat['id']}"))
-    message = _message(style, rng, message_id, direction, at_ms, text, at_ms)
+    style = MessageStyle(chat, random.Random(f"{seed}:history:{chat['id']}"))
+    message = make_message(style, rng, message_id, direction, at_ms, text, at_ms)
     if direction == "outbound" and message["status"] != "failed":
         message["status"] = rng.choice(("pending", "queued", "sent"))
         message["time_delivered"] = None
@@ -150,7 +156,7 @@ def chat_fields(history: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class _Style:
+class MessageStyle:
     """What a chat's messages share: protocol, the organization's number, group members."""
 
     def __init__(self, chat: dict[str, Any], rng: random.Random) -> None:
@@ -170,8 +176,8 @@ class _Style:
                     self.members.append(f"member{rng.getrandbits(24):06x}@example.com")
 
 
-def _message(
-    style: _Style,
+def make_message(
+    style: MessageStyle,
     rng: random.Random,
     message_id: str,
     direction: str,
@@ -179,6 +185,9 @@ def _message(
     text: str | None,
     clock: int,
 ) -> dict[str, Any]:
+    """One message of a chat in the vendor's typed shape, sent at ``at``, drawn from ``rng``:
+    its status (failed ones with an ``error``), delivery, attachments and reactions, none of
+    them after ``clock``."""
     outbound = direction == "outbound"
     status, error = "delivered", None
     delivered: int | None = at
@@ -228,7 +237,8 @@ def _message(
     }
 
 
-def _new_id(rng: random.Random) -> str:
+def new_message_id(rng: random.Random) -> str:
+    """A fresh ``msg_...`` id drawn from ``rng``."""
     return f"msg_{rng.getrandbits(64):016x}"
 
 

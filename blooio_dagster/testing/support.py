@@ -15,7 +15,7 @@ import random
 from typing import Any
 
 from blooio_dagster.testing.data import DAY_MS, MINUTE_MS, TEXTS, chat_identity, sort_key
-from blooio_dagster.testing.history import _message, _new_id, _Style, chat_fields
+from blooio_dagster.testing.history import MessageStyle, chat_fields, make_message, new_message_id
 
 #: Median of the team's reply time, and how widely reply times spread around it.
 REPLY_MEDIAN_MS = 15 * MINUTE_MS
@@ -48,13 +48,13 @@ def support_chats(
 
 
 def _conversation(chat: dict[str, Any], rng: random.Random, now_ms: int) -> list[dict[str, Any]]:
-    style = _Style(chat, rng)
+    style = MessageStyle(chat, rng)
     at = now_ms - min(int(rng.expovariate(1 / FIRST_AGE_MEAN_MS)), 300 * DAY_MS)
     messages: list[dict[str, Any]] = []
 
     def send(direction: str, when: int) -> dict[str, Any]:
         text = rng.choice(TEXTS)
-        message = _message(style, rng, _new_id(rng), direction, when, text, now_ms)
+        message = make_message(style, rng, new_message_id(rng), direction, when, text, now_ms)
         messages.append(message)
         return message
 
