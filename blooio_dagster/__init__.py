@@ -18,27 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from blooio_dagster._version import __version__
-    from blooio_dagster.assets import (
-        DEFAULT_REPLY_SLA,
-        BlooioCostlyBackfillWarning,
-        blooio_partitions,
-        build_blooio_assets,
-    )
-    from blooio_dagster.business_hours import (
-        BusinessHours,
-    )
-    from blooio_dagster.client import (
-        DEFAULT_BASE_URL,
-        BlooioClient,
-        ChatCrawlResult,
-    )
-    from blooio_dagster.components import (
-        BlooioComponent,
-    )
-    from blooio_dagster.crawl import (
-        CrawlProgress,
-    )
-    from blooio_dagster.errors import (
+    from blooio_dagster.api.errors import (
         BlooioAuthError,
         BlooioConfigError,
         BlooioConnectionError,
@@ -50,7 +30,38 @@ if TYPE_CHECKING:
         BlooioResponseError,
         BlooioServerError,
     )
-    from blooio_dagster.frames import (
+    from blooio_dagster.assets import (
+        DEFAULT_REPLY_SLA,
+        BlooioCostlyBackfillWarning,
+        blooio_partitions,
+        build_blooio_assets,
+    )
+    from blooio_dagster.client import (
+        DEFAULT_BASE_URL,
+        BlooioClient,
+        ChatCrawlResult,
+    )
+    from blooio_dagster.components import (
+        BlooioComponent,
+    )
+    from blooio_dagster.crawl.chats import (
+        CrawlProgress,
+    )
+    from blooio_dagster.crawl.messages import (
+        MessagesProgress,
+        MessagesResult,
+    )
+    from blooio_dagster.resources import (
+        BlooioLiteralKeyWarning,
+        BlooioResource,
+    )
+    from blooio_dagster.schedules import (
+        build_blooio_schedule,
+    )
+    from blooio_dagster.tables.business_hours import (
+        BusinessHours,
+    )
+    from blooio_dagster.tables.frames import (
         CHAT_COLUMNS,
         CURRENT_CHAT_COLUMNS,
         MESSAGE_COLUMNS,
@@ -61,26 +72,15 @@ if TYPE_CHECKING:
         chats_to_frame,
         messages_to_frame,
     )
-    from blooio_dagster.messages import (
-        MessagesProgress,
-        MessagesResult,
-    )
-    from blooio_dagster.metrics import (
+    from blooio_dagster.tables.metrics import (
         current_chats_frame,
         response_lag_frame,
         response_summary_frame,
         summary_figures,
     )
-    from blooio_dagster.reply_times import (
+    from blooio_dagster.tables.reply_times import (
         reply_times_frame,
         turns_started_in,
-    )
-    from blooio_dagster.resources import (
-        BlooioLiteralKeyWarning,
-        BlooioResource,
-    )
-    from blooio_dagster.schedules import (
-        build_blooio_schedule,
     )
     from blooio_dagster.translator import (
         BlooioTableProps,
@@ -93,40 +93,40 @@ _EXPORTS: dict[str, str] = {
     "BlooioCostlyBackfillWarning": "blooio_dagster.assets",
     "blooio_partitions": "blooio_dagster.assets",
     "build_blooio_assets": "blooio_dagster.assets",
-    "BusinessHours": "blooio_dagster.business_hours",
+    "BusinessHours": "blooio_dagster.tables.business_hours",
     "DEFAULT_BASE_URL": "blooio_dagster.client",
     "BlooioClient": "blooio_dagster.client",
     "ChatCrawlResult": "blooio_dagster.client",
     "__version__": "blooio_dagster._version",
     "BlooioComponent": "blooio_dagster.components",
-    "CrawlProgress": "blooio_dagster.crawl",
-    "BlooioAuthError": "blooio_dagster.errors",
-    "BlooioConfigError": "blooio_dagster.errors",
-    "BlooioConnectionError": "blooio_dagster.errors",
-    "BlooioError": "blooio_dagster.errors",
-    "BlooioIncompleteError": "blooio_dagster.errors",
-    "BlooioIncompleteMessagesError": "blooio_dagster.errors",
-    "BlooioRateLimitError": "blooio_dagster.errors",
-    "BlooioRequestError": "blooio_dagster.errors",
-    "BlooioResponseError": "blooio_dagster.errors",
-    "BlooioServerError": "blooio_dagster.errors",
-    "CHAT_COLUMNS": "blooio_dagster.frames",
-    "CURRENT_CHAT_COLUMNS": "blooio_dagster.frames",
-    "MESSAGE_COLUMNS": "blooio_dagster.frames",
-    "REPLY_TIME_COLUMNS": "blooio_dagster.frames",
-    "RESPONSE_LAG_COLUMNS": "blooio_dagster.frames",
-    "RESPONSE_SUMMARY_COLUMNS": "blooio_dagster.frames",
-    "Column": "blooio_dagster.frames",
-    "chats_to_frame": "blooio_dagster.frames",
-    "messages_to_frame": "blooio_dagster.frames",
-    "MessagesProgress": "blooio_dagster.messages",
-    "MessagesResult": "blooio_dagster.messages",
-    "current_chats_frame": "blooio_dagster.metrics",
-    "response_lag_frame": "blooio_dagster.metrics",
-    "response_summary_frame": "blooio_dagster.metrics",
-    "summary_figures": "blooio_dagster.metrics",
-    "reply_times_frame": "blooio_dagster.reply_times",
-    "turns_started_in": "blooio_dagster.reply_times",
+    "CrawlProgress": "blooio_dagster.crawl.chats",
+    "BlooioAuthError": "blooio_dagster.api.errors",
+    "BlooioConfigError": "blooio_dagster.api.errors",
+    "BlooioConnectionError": "blooio_dagster.api.errors",
+    "BlooioError": "blooio_dagster.api.errors",
+    "BlooioIncompleteError": "blooio_dagster.api.errors",
+    "BlooioIncompleteMessagesError": "blooio_dagster.api.errors",
+    "BlooioRateLimitError": "blooio_dagster.api.errors",
+    "BlooioRequestError": "blooio_dagster.api.errors",
+    "BlooioResponseError": "blooio_dagster.api.errors",
+    "BlooioServerError": "blooio_dagster.api.errors",
+    "CHAT_COLUMNS": "blooio_dagster.tables.frames",
+    "CURRENT_CHAT_COLUMNS": "blooio_dagster.tables.frames",
+    "MESSAGE_COLUMNS": "blooio_dagster.tables.frames",
+    "REPLY_TIME_COLUMNS": "blooio_dagster.tables.frames",
+    "RESPONSE_LAG_COLUMNS": "blooio_dagster.tables.frames",
+    "RESPONSE_SUMMARY_COLUMNS": "blooio_dagster.tables.frames",
+    "Column": "blooio_dagster.tables.frames",
+    "chats_to_frame": "blooio_dagster.tables.frames",
+    "messages_to_frame": "blooio_dagster.tables.frames",
+    "MessagesProgress": "blooio_dagster.crawl.messages",
+    "MessagesResult": "blooio_dagster.crawl.messages",
+    "current_chats_frame": "blooio_dagster.tables.metrics",
+    "response_lag_frame": "blooio_dagster.tables.metrics",
+    "response_summary_frame": "blooio_dagster.tables.metrics",
+    "summary_figures": "blooio_dagster.tables.metrics",
+    "reply_times_frame": "blooio_dagster.tables.reply_times",
+    "turns_started_in": "blooio_dagster.tables.reply_times",
     "BlooioLiteralKeyWarning": "blooio_dagster.resources",
     "BlooioResource": "blooio_dagster.resources",
     "build_blooio_schedule": "blooio_dagster.schedules",

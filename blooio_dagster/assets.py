@@ -34,6 +34,8 @@ from typing import Any, ParamSpec, TypeVar
 import dagster as dg
 import pandas as pd
 
+from blooio_dagster.api.errors import BlooioConfigError
+from blooio_dagster.api.wording import counted
 from blooio_dagster.checks import (
     no_future_times_result,
     no_future_times_spec,
@@ -41,10 +43,16 @@ from blooio_dagster.checks import (
     unique_ids_spec,
 )
 from blooio_dagster.client import BlooioClient, ChatCrawlResult
-from blooio_dagster.crawl import CrawlProgress
+from blooio_dagster.crawl.chats import CrawlProgress
 from blooio_dagster.empty_days import empty_days_in
-from blooio_dagster.errors import BlooioConfigError
-from blooio_dagster.frames import (
+from blooio_dagster.metadata import (
+    TableOutput,
+    output_metadata,
+    partition_days,
+    record_run_figures,
+)
+from blooio_dagster.resources import BlooioResource
+from blooio_dagster.tables.frames import (
     CHAT_COLUMNS,
     CURRENT_CHAT_COLUMNS,
     MESSAGE_COLUMNS,
@@ -55,33 +63,25 @@ from blooio_dagster.frames import (
     chats_to_frame,
     messages_to_frame,
 )
-from blooio_dagster.metadata import (
-    TableOutput,
-    output_metadata,
-    partition_days,
-    record_run_figures,
-)
-from blooio_dagster.metrics import (
+from blooio_dagster.tables.metrics import (
     STATUSES,
     current_chats_frame,
     response_lag_frame,
     response_summary_frame,
     summary_figures,
 )
-from blooio_dagster.reply_times import (
+from blooio_dagster.tables.reply_times import (
     BusinessHours,
     ReplyCutoff,
     choose_reply_cutoff,
     reply_times_frame,
 )
-from blooio_dagster.resources import BlooioResource
 from blooio_dagster.translator import (
     BlooioTableProps,
     DagsterBlooioTranslator,
     asset_outs,
     translate,
 )
-from blooio_dagster.wording import counted
 
 DEFAULT_START_DATE = "2025-01-01"
 #: Seconds between progress lines while a crawl runs.

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import dagster as dg
 import pandas as pd
 
+from blooio_dagster.api.wording import counted
 from blooio_dagster.metadata import masked_examples
-from blooio_dagster.wording import counted
 
 #: Clock skew tolerated between Blooio's timestamps and this machine before a time counts
 #: as "in the future".

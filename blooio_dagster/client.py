@@ -1,8 +1,8 @@
 """``BlooioClient``: an authenticated httpx client for Blooio's V2 API, with complete paging.
 
 All HTTP goes through :meth:`BlooioClient._get`, which paces, retries and turns every failure
-into one of the errors in :mod:`blooio_dagster.errors`. Paging logic lives in
-:mod:`blooio_dagster.crawl`; this module only fetches and validates pages for it.
+into one of the errors in :mod:`blooio_dagster.api.errors`. Paging logic lives in
+:mod:`blooio_dagster.crawl.chats`; this module only fetches and validates pages for it.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 
 from blooio_dagster._version import __version__
-from blooio_dagster.crawl import ChatCrawler, CrawlProgress
-from blooio_dagster.errors import (
+from blooio_dagster.api.errors import (
     BlooioAuthError,
     BlooioConfigError,
     BlooioConnectionError,
@@ -38,7 +37,7 @@ from blooio_dagster.errors import (
     BlooioResponseError,
     BlooioServerError,
 )
-from blooio_dagster.http import (
+from blooio_dagster.api.http import (
     MAX_BODY_BYTES,
     BodyTooLarge,
     DeadlineTransport,
@@ -49,7 +48,18 @@ from blooio_dagster.http import (
     environment_proxy,
     read_body,
 )
-from blooio_dagster.messages import (
+from blooio_dagster.api.pacing import RequestPacer
+from blooio_dagster.api.records import ChatList, Pagination, RecordPage, decode_chats_page
+from blooio_dagster.api.redaction import REDACTED, hide_in_logs, redact, show_in_logs
+from blooio_dagster.api.retry import (
+    backoff_seconds,
+    is_retryable_exception,
+    is_retryable_status,
+    retry_after_seconds,
+)
+from blooio_dagster.api.wording import counted, every_attempt
+from blooio_dagster.crawl.chats import ChatCrawler, CrawlProgress
+from blooio_dagster.crawl.messages import (
     MESSAGES_PATH,
     Direction,
     FetchMessages,
@@ -69,17 +79,7 @@ from blooio_dagster.messages import (
     parse_messages_page,
     read_chat,
 )
-from blooio_dagster.pacing import RequestPacer
-from blooio_dagster.pages import PageAnswer
-from blooio_dagster.records import ChatList, Pagination, RecordPage, decode_chats_page
-from blooio_dagster.redaction import REDACTED, hide_in_logs, redact, show_in_logs
-from blooio_dagster.retry import (
-    backoff_seconds,
-    is_retryable_exception,
-    is_retryable_status,
-    retry_after_seconds,
-)
-from blooio_dagster.wording import counted, every_attempt
+from blooio_dagster.crawl.pages import PageAnswer
 
 logger = logging.getLogger("blooio_dagster")
 
@@ -100,7 +100,7 @@ class ChatCrawlResult:
     Attributes:
         chats: every chat, newest first (or oldest first for ``sort="oldest"``), read as
             dicts; held as compact records, so
-            :func:`~blooio_dagster.frames.chats_to_frame` converts them without dicts.
+            :func:`~blooio_dagster.tables.frames.chats_to_frame` converts them without dicts.
         verified: whether every chat is accounted for (always true unless ``max_missing``
             let a shortfall through).
         expected_total: chats the API says exist (in the ``active_since`` window); ``None``
@@ -316,14 +316,14 @@ class BlooioClient:
         base_url: the API root; ``http://`` only to loopback addresses.
         timeout: seconds per attempt, a finite number: for each connect, read and write, and
             for the whole response, head and body (a page over 256 KiB plus 16 KiB per row
-            asked for is refused unread, see :func:`~blooio_dagster.http.body_cap`).
+            asked for is refused unread, see :func:`~blooio_dagster.api.http.body_cap`).
         max_retries: retries after the first attempt, for connection errors, timeouts,
             protocol errors, 408, 429, 5xx and bodies cut off or not decodable.
         page_size: chats per request, 1 to 200.
         max_concurrency: the most requests in flight at once. A cap: the client starts with
             a few and adds more while the API answers as fast and refuses nothing, and backs
             off on 429s, 5xx, timeouts and rising latency (see
-            :mod:`blooio_dagster.concurrency`).
+            :mod:`blooio_dagster.api.concurrency`).
         requests_per_second: a hard cap on request rate; ``None`` learns the limit from 429s.
         transport: an httpx transport to use instead of the network (for tests). Without
             one, plain http (loopback only) never goes through a proxy from the environment;
@@ -459,7 +459,7 @@ class BlooioClient:
         """Like :meth:`list_chats`, returning also what the crawl verified and cost.
 
         ``on_progress`` is called after every page (from worker threads) with a
-        :class:`~blooio_dagster.crawl.CrawlProgress`.
+        :class:`~blooio_dagster.crawl.chats.CrawlProgress`.
         """
         _check_sort(sort)
         if q is not None and not isinstance(q, str):
@@ -533,8 +533,8 @@ class BlooioClient:
         Complete even while the list changes during paging (chats moving to the front, new
         chats, deletions, short or empty pages, a drifting ``pagination.total``): the crawl
         counts what it read against the API's total and raises
-        :class:`~blooio_dagster.errors.BlooioIncompleteError` rather than return a short
-        list. See :mod:`blooio_dagster.crawl` for how.
+        :class:`~blooio_dagster.api.errors.BlooioIncompleteError` rather than return a short
+        list. See :mod:`blooio_dagster.crawl.chats` for how.
 
         Args:
             q: only chats whose phone/email or contact name matches.
@@ -597,10 +597,10 @@ class BlooioClient:
         """Every message of a chat sent in ``[since, until)`` exactly once, oldest first.
 
         Ordered by (``time_sent``, ``message_id``), as Blooio sent them. Complete while
-        messages arrive or are unsent during the read (see :mod:`blooio_dagster.messages`):
+        messages arrive or are unsent during the read (see :mod:`blooio_dagster.crawl.messages`):
         every message that exists throughout the read is returned once, or
-        :class:`~blooio_dagster.errors.BlooioIncompleteError` is raised. A chat that does not
-        exist raises :class:`~blooio_dagster.errors.BlooioRequestError` (404). Errors never
+        :class:`~blooio_dagster.api.errors.BlooioIncompleteError` is raised. A chat that does not
+        exist raises :class:`~blooio_dagster.api.errors.BlooioRequestError` (404). Errors never
         name the chat; their ``chat_id`` attribute does.
 
         Args:
@@ -656,7 +656,7 @@ class BlooioClient:
             max_concurrency: chats read at once; ``None``: the client's ``max_concurrency``
                 (which caps requests in flight in any case).
             on_progress: called after every chat (from worker threads) with a
-                :class:`~blooio_dagster.messages.MessagesProgress`.
+                :class:`~blooio_dagster.crawl.messages.MessagesProgress`.
         """
         ids = check_chat_ids(chat_ids)
         since_ms, until_ms = self._message_window(since, until)
@@ -706,7 +706,7 @@ class BlooioClient:
         A cache or proxy may serve another chat's page, or another window's: that is
         retried like a 5xx; a page of another chat or offset still there on the last attempt
         raises :class:`BlooioResponseError` (naming the chat only by :func:`chat_ref`), never
-        to be stored as this chat's (see :func:`~blooio_dagster.messages.misanswered`).
+        to be stored as this chat's (see :func:`~blooio_dagster.crawl.messages.misanswered`).
         """
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
@@ -789,7 +789,7 @@ class BlooioClient:
         self, *, limit: int, offset: int, q: str | None, retries: _RetryCounter
     ) -> PageAnswer:
         """One ``GET /chats?sort=recent`` page for a crawl, its chats as compact records
-        when they have the documented shape (see :mod:`blooio_dagster.records`)."""
+        when they have the documented shape (see :mod:`blooio_dagster.api.records`)."""
         params: dict[str, str | int] = {"limit": limit, "offset": offset, "sort": "recent"}
         if q is not None:
             params["q"] = q
@@ -857,7 +857,7 @@ class BlooioClient:
         might quote the key or a malformed response): every message is redacted.
 
         Only HTTP 200 is success. Each attempt, response head and body, must arrive within
-        ``timeout`` seconds, and the body under :func:`~blooio_dagster.http.body_cap` of the
+        ``timeout`` seconds, and the body under :func:`~blooio_dagster.api.http.body_cap` of the
         ``limit`` asked for. ``decode`` turns the body into the value returned; a
         ``ValueError`` from it (a body cut off) is retried like a failed request, a body
         nested too deep to decode is refused.
@@ -989,7 +989,7 @@ class BlooioClient:
         self, path: str, params: dict[str, str | int], cap: int = MAX_BODY_BYTES
     ) -> tuple[httpx.Response, bytes]:
         """One attempt: the response and its whole body, head and body within ``timeout``
-        seconds (see :class:`~blooio_dagster.http.DeadlineTransport`)."""
+        seconds (see :class:`~blooio_dagster.api.http.DeadlineTransport`)."""
         deadline = time.monotonic() + self.timeout
         try:
             with attempt_deadline(deadline, self.timeout):

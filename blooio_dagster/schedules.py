@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
-from blooio_dagster.wording import counted
+from blooio_dagster.api.wording import counted
 
 #: Days before the latest complete one that the schedule materializes again, so that turns
 #: answered a day or two late get their reply times.

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from blooio_dagster.api.wording import counted
 from blooio_dagster.assets import DEFAULT_REPLY_SLA
 from blooio_dagster.testing import BlooioTestServer
-from blooio_dagster.wording import counted
 from example_project.processes import DAGSTER_HOME
 
 if TYPE_CHECKING:

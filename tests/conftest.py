@@ -116,7 +116,7 @@ def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
     Server-sent Retry-After waits are untouched: tests that check them see real waits.
     """
-    import blooio_dagster.retry as retry
+    import blooio_dagster.api.retry as retry
 
     monkeypatch.setattr(retry, "BACKOFF_BASE_SECONDS", retry.BACKOFF_BASE_SECONDS / 100)
     monkeypatch.setattr(retry, "BACKOFF_CAP_SECONDS", retry.BACKOFF_CAP_SECONDS / 100)

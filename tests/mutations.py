@@ -31,9 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CRAWL = "blooio_dagster/crawl.py"
-MESSAGES = "blooio_dagster/messages.py"
-REPLY_TIMES = "blooio_dagster/reply_times.py"
+CRAWL = "blooio_dagster/crawl/chats.py"
+MESSAGES = "blooio_dagster/crawl/messages.py"
+REPLY_TIMES = "blooio_dagster/tables/reply_times.py"
 COMPONENT = "blooio_dagster/components/blooio_component.py"
 
 CRAWL_TESTS = ("tests/test_completeness_properties.py", "tests/test_completeness.py")

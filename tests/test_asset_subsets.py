@@ -16,7 +16,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from blooio_dagster.frames import (
+from blooio_dagster.tables.frames import (
     CHAT_COLUMNS,
     MESSAGE_COLUMNS,
     REPLY_TIME_COLUMNS,

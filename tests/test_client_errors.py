@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-import blooio_dagster.http as blooio_http
+import blooio_dagster.api.http as blooio_http
 from blooio_dagster import (
     BlooioAuthError,
     BlooioClient,
@@ -30,7 +30,7 @@ from blooio_dagster import (
     BlooioServerError,
     __version__,
 )
-from blooio_dagster.retry import MAX_RETRY_AFTER_SECONDS, retry_after_seconds
+from blooio_dagster.api.retry import MAX_RETRY_AFTER_SECONDS, retry_after_seconds
 from blooio_dagster.testing import BlooioTestServer, Faults
 from tests.conftest import ClientFactory, ServerFactory
 

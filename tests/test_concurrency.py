@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from blooio_dagster.concurrency import (
+from blooio_dagster.api.concurrency import (
     BASELINE_WINDOW,
     ERROR_DECREASE,
     INITIAL_LIMIT,

@@ -19,7 +19,9 @@ from blooio_dagster import (
     response_lag_frame,
     response_summary_frame,
 )
-from blooio_dagster.frames import (
+from blooio_dagster.api.records import ChatList, RecordPage, decode_chats_page
+from blooio_dagster.api.redaction import chat_ref
+from blooio_dagster.tables.frames import (
     CURRENT_CHAT_COLUMNS,
     MESSAGE_COLUMNS,
     REPLY_TIME_COLUMNS,
@@ -30,10 +32,8 @@ from blooio_dagster.frames import (
     messages_to_frame,
     pandas_dtype,
 )
-from blooio_dagster.metrics import current_chats_frame, summary_figures
-from blooio_dagster.records import ChatList, RecordPage, decode_chats_page
-from blooio_dagster.redaction import chat_ref
-from blooio_dagster.reply_times import reply_times_frame
+from blooio_dagster.tables.metrics import current_chats_frame, summary_figures
+from blooio_dagster.tables.reply_times import reply_times_frame
 
 FETCHED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 T0 = int(datetime(2026, 11, 20, 9, 0, tzinfo=UTC).timestamp() * 1000)

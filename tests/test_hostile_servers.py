@@ -5,7 +5,7 @@ Each server here is real (a raw socket on 127.0.0.1, see :mod:`tests.raw_server`
 bundled test server) and misbehaves exactly as described. The promises: every failure is a
 :class:`BlooioError` (never a raw httpx or Python error), no log record or exception in the
 chain carries any 8 characters of the key, errors name chats only by
-:func:`~blooio_dagster.redaction.chat_ref`, an attempt ends at its deadline whatever the
+:func:`~blooio_dagster.api.redaction.chat_ref`, an attempt ends at its deadline whatever the
 server does, and memory per page is bounded by the rows asked for.
 """
 
@@ -40,8 +40,8 @@ from blooio_dagster import (
     chats_to_frame,
     messages_to_frame,
 )
-from blooio_dagster.http import body_cap
-from blooio_dagster.redaction import chat_ref
+from blooio_dagster.api.http import body_cap
+from blooio_dagster.api.redaction import chat_ref
 from blooio_dagster.testing import BlooioTestServer
 from tests.conftest import ClientFactory, ServerFactory
 from tests.raw_server import Answer, Connection, RawServer, response

@@ -24,7 +24,7 @@ def _modules_after(statement: str) -> set[str]:
     "statement",
     [
         "from blooio_dagster import BlooioClient, chats_to_frame",
-        "from blooio_dagster.errors import BlooioError, BlooioIncompleteError",
+        "from blooio_dagster.api.errors import BlooioError, BlooioIncompleteError",
         "import blooio_dagster",
     ],
 )

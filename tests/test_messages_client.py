@@ -24,8 +24,8 @@ from blooio_dagster import (
     BlooioResponseError,
     BlooioServerError,
 )
-from blooio_dagster.errors import BlooioIncompleteMessagesError
-from blooio_dagster.messages import (
+from blooio_dagster.api.errors import BlooioIncompleteMessagesError
+from blooio_dagster.crawl.messages import (
     Direction,
     MessagesPage,
     MessagesWindow,

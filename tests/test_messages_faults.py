@@ -15,8 +15,8 @@ from urllib.parse import quote
 import pytest
 
 from blooio_dagster import BlooioIncompleteError, BlooioResponseError
-from blooio_dagster.errors import BlooioIncompleteMessagesError
-from blooio_dagster.messages import MAX_GONE_CHECKS, chat_ref, misanswered
+from blooio_dagster.api.errors import BlooioIncompleteMessagesError
+from blooio_dagster.crawl.messages import MAX_GONE_CHECKS, chat_ref, misanswered
 from blooio_dagster.testing import BlooioTestServer, Faults
 from tests.conftest import ClientFactory, ServerFactory
 from tests.messages_truth import expected_messages

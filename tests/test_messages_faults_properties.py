@@ -36,9 +36,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import blooio_dagster.client
-import blooio_dagster.messages
+import blooio_dagster.crawl.messages
 from blooio_dagster import BlooioClient, BlooioError
-from blooio_dagster.errors import BlooioIncompleteMessagesError, BlooioResponseError
+from blooio_dagster.api.errors import BlooioIncompleteMessagesError, BlooioResponseError
 from blooio_dagster.testing import BlooioTestServer, Faults
 from tests.conftest import FIXED_NOW_MS
 from tests.messages_truth import assert_read_exactly, expected_messages
@@ -293,7 +293,7 @@ def test_a_reader_that_gives_up_fails_the_recoverable_property(
     def give_up(*args: Any, **kwargs: Any) -> Any:
         raise BlooioIncompleteMessagesError("gave up at once")
 
-    monkeypatch.setattr(blooio_dagster.messages, "read_chat", give_up)
+    monkeypatch.setattr(blooio_dagster.crawl.messages, "read_chat", give_up)
     monkeypatch.setattr(blooio_dagster.client, "read_chat", give_up)
     scenario = Scenario(
         seed=1,

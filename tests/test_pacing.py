@@ -18,7 +18,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from blooio_dagster.pacing import (
+from blooio_dagster.api.pacing import (
     IDLE_SECONDS,
     RATE_DECREASE,
     RATE_RELEASE_FACTOR,

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from blooio_dagster.business_hours import BusinessHours
-from blooio_dagster.errors import BlooioConfigError
-from blooio_dagster.frames import REPLY_TIME_COLUMNS, messages_to_frame
-from blooio_dagster.metrics import response_summary_frame
-from blooio_dagster.reply_times import reply_times_frame, turns_started_in
+from blooio_dagster.api.errors import BlooioConfigError
+from blooio_dagster.tables.business_hours import BusinessHours
+from blooio_dagster.tables.frames import REPLY_TIME_COLUMNS, messages_to_frame
+from blooio_dagster.tables.metrics import response_summary_frame
+from blooio_dagster.tables.reply_times import reply_times_frame, turns_started_in
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

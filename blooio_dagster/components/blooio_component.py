@@ -18,9 +18,9 @@ from blooio_dagster.assets import (
     build_blooio_assets,
 )
 from blooio_dagster.client import MAX_PAGE_SIZE
-from blooio_dagster.reply_times import BusinessHours
 from blooio_dagster.resources import BlooioResource
 from blooio_dagster.schedules import DEFAULT_REPLY_LOOKBACK_DAYS, build_blooio_schedule
+from blooio_dagster.tables.reply_times import BusinessHours
 from blooio_dagster.translator import BlooioTableProps, DagsterBlooioTranslator
 
 

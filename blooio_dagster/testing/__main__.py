@@ -10,8 +10,8 @@ import threading
 from datetime import UTC, datetime
 from types import FrameType
 
+from blooio_dagster.api.wording import counted
 from blooio_dagster.testing.server import BlooioTestServer, Faults
-from blooio_dagster.wording import counted
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from msgspec import UNSET, UnsetType
 
-from blooio_dagster._gc import collector_paused
-from blooio_dagster.errors import BlooioResponseError
-from blooio_dagster.records import ChatList, record_columns
-from blooio_dagster.redaction import chat_ref
+from blooio_dagster.api.errors import BlooioResponseError
+from blooio_dagster.api.records import ChatList, record_columns
+from blooio_dagster.api.redaction import chat_ref
+from blooio_dagster.tables._gc import collector_paused
 
 STRING = "string"
 INTEGER = "Int64"
@@ -418,7 +418,7 @@ FUTURE_LIMIT = timedelta(days=1)
 
 def chat_reference(position: int, chat_id: object) -> str:
     """How an error names a chat: its position where it was read and
-    :func:`~blooio_dagster.redaction.chat_ref` of its id, never the id itself (a customer's
+    :func:`~blooio_dagster.api.redaction.chat_ref` of its id, never the id itself (a customer's
     number or email), since errors reach Dagster's event log."""
     return f"chat {position + 1} ({_chat_name(chat_id)})"
 
@@ -491,7 +491,7 @@ _PRIVATE_CHAT_FIELDS = {
 
 
 def _chat_name(chat_id: object) -> str:
-    """A chat as errors name it: by :func:`~blooio_dagster.redaction.chat_ref`, never by its
+    """A chat as errors name it: by :func:`~blooio_dagster.api.redaction.chat_ref`, never by its
     id (a customer's number or email), since errors reach Dagster's event log."""
     return chat_ref(chat_id) if isinstance(chat_id, str) else "without a string id"
 

@@ -4,7 +4,7 @@ Blooio publishes no rate limit, so the pacer learns it from 429s. Every attempt 
 request passes through :meth:`RequestPacer.slot`, which waits for a free concurrency slot,
 for the end of any ``Retry-After`` pause and for the next send time the rate allows.
 
-Requests in flight follow an adaptive limit (:mod:`blooio_dagster.concurrency`): polite at
+Requests in flight follow an adaptive limit (:mod:`blooio_dagster.api.concurrency`): polite at
 first, growing while latency stays flat, shrinking on queueing, 429s, 5xx and timeouts, never
 above ``max_concurrency``.
 
@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from blooio_dagster.concurrency import AdaptiveConcurrency
+from blooio_dagster.api.concurrency import AdaptiveConcurrency
 
 #: A 429 with evidence lowers the rate to at most this share of the current rate.
 RATE_DECREASE = 0.9

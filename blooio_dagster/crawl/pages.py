@@ -3,7 +3,7 @@
 ``GET /chats?sort=recent`` is answered, like any SQL ``ORDER BY ... LIMIT ... OFFSET``, from
 one consistent snapshot per request. So a page is hard evidence about the list *at the moment
 it was answered*: its rows are exactly the chats whose sort key lies strictly between its last
-and its first row's key. The crawl (:mod:`blooio_dagster.crawl`) builds its proof of
+and its first row's key. The crawl (:mod:`blooio_dagster.crawl.chats`) builds its proof of
 completeness out of that fact; this module holds the pieces it reasons about:
 
 - :class:`SortKeys` turns a chat into its sort key. ``last_message_time`` is the key; chats
@@ -12,7 +12,7 @@ completeness out of that fact; this module holds the pieces it reasons about:
 - :class:`ChatPage` is one answered request with its ids and keys and when it was sent and
   answered; the chats themselves go straight to :class:`NewestChats`.
 - :class:`NewestChats` keeps the newest state of every chat read so far, as the compact
-  records of :mod:`blooio_dagster.records` (or dicts), and nothing else per page.
+  records of :mod:`blooio_dagster.api.records` (or dicts), and nothing else per page.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class PageAnswer:
 
     Attributes:
         chats: the chats, in the order the server sent them: dicts, or
-            :class:`~blooio_dagster.records.ChatRecord` structs.
+            :class:`~blooio_dagster.api.records.ChatRecord` structs.
         total: ``pagination.total``, when the server sent a whole number.
         limit: ``pagination.limit``, the most chats the server says one page holds.
         server_time: the server's clock when it answered (epoch ms, from the ``Date`` header).

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from blooio_dagster.pages import ChatPage
+from blooio_dagster.crawl.pages import ChatPage
 
 
 class PageGeometry(Protocol):

@@ -1,6 +1,6 @@
 """Counting a crawl's result against what the API says exists, and the verdict.
 
-The pages prove that no chat whose time stayed put was skipped (:mod:`blooio_dagster.crawl`).
+The pages prove that no chat whose time stayed put was skipped (:mod:`blooio_dagster.crawl.chats`).
 A chat moved *within* the list while the crawl ran (a message delivered late and stamped hours
 back, or an unsent one) can slip past every page, and only a count tells: the distinct chats
 read against the newest ``pagination.total``, or, for an ``active_since`` window, against the
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from blooio_dagster.errors import BlooioIncompleteError
-from blooio_dagster.pages import TIMED_TOP_KEY, ChatPage, NewestChats, is_timed
-from blooio_dagster.wording import counted
+from blooio_dagster.api.errors import BlooioIncompleteError
+from blooio_dagster.api.wording import counted
+from blooio_dagster.crawl.pages import TIMED_TOP_KEY, ChatPage, NewestChats, is_timed
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ parser's intermediate objects are gone once the page is decoded.
 Anything else (a field the reference does not list, a value of another type) makes the page
 fall back to plain dicts, exactly as Blooio sent them, and the usual checks then name what is
 wrong. Either way the chats read as dicts through :class:`ChatList`, and
-:func:`~blooio_dagster.frames.chats_to_frame` turns records into columns without dicts.
+:func:`~blooio_dagster.tables.frames.chats_to_frame` turns records into columns without dicts.
 
 Absent and null are kept apart (``UNSET`` versus ``None``), so a record reads back as the
 very dict the API sent.
@@ -28,7 +28,7 @@ from typing import Any, Literal, overload
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from blooio_dagster.wording import counted
+from blooio_dagster.api.wording import counted
 
 Chat = dict[str, Any]
 
@@ -126,7 +126,7 @@ class ChatList(Sequence[Chat]):
     """Chats as the API sent them, read as dicts, held as compact records.
 
     Indexing and iterating give dicts (made on access, so keep what you need);
-    :func:`~blooio_dagster.frames.chats_to_frame` reads the records directly. Compares equal
+    :func:`~blooio_dagster.tables.frames.chats_to_frame` reads the records directly. Compares equal
     to any sequence of the same dicts.
     """
 

@@ -4,10 +4,10 @@
 jump to the front, new chats appear, chats are deleted, pages come back short or empty and
 ``pagination.total`` drifts. A naive ``offset += limit`` loop returns chats twice and misses
 others without noticing. This crawl either proves it read every chat or raises
-:class:`~blooio_dagster.errors.BlooioIncompleteError`.
+:class:`~blooio_dagster.api.errors.BlooioIncompleteError`.
 
 **The proof.** Each request is answered from one consistent snapshot, so a page holds exactly
-the chats whose sort key (``last_message_time``, see :mod:`blooio_dagster.pages`) lies
+the chats whose sort key (``last_message_time``, see :mod:`blooio_dagster.crawl.pages`) lies
 strictly between its last and first row's keys at that moment. Two pages whose keys overlap
 (the next page's first row is newer than the current page's last row) therefore leave no key
 between them unread, whenever each was read and however chats shifted in between: a chat
@@ -26,7 +26,7 @@ page answered.
 
 **The count.** Finally the distinct chats read are counted against the newest
 ``pagination.total`` (for ``active_since``, against the total less the chats a fresh page
-shows below the boundary; see :mod:`blooio_dagster.reconcile`). When chats are unaccounted
+shows below the boundary; see :mod:`blooio_dagster.crawl.reconcile`). When chats are unaccounted
 for, or a junction never joined, the whole list is read again in windows shifted by half a
 page; chats a later page should have shown but did not are taken as deleted. Still short,
 the crawl raises, naming how many and where. (Chats moved within the list by late-stamped or
@@ -44,9 +44,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from blooio_dagster.errors import BlooioIncompleteError
-from blooio_dagster.frontier import Frontier
-from blooio_dagster.pages import (
+from blooio_dagster.api.errors import BlooioIncompleteError
+from blooio_dagster.api.records import field_values, time_of
+from blooio_dagster.api.retry import backoff_seconds
+from blooio_dagster.api.wording import counted
+from blooio_dagster.crawl.frontier import Frontier
+from blooio_dagster.crawl.pages import (
     NULL_FIRST_KEY,
     TIMED_TOP_KEY,
     TOP_KEY,
@@ -56,7 +59,7 @@ from blooio_dagster.pages import (
     SortKeys,
     is_timed,
 )
-from blooio_dagster.reconcile import (
+from blooio_dagster.crawl.reconcile import (
     CrawlVerdict,
     count_below,
     describe_key,
@@ -65,9 +68,6 @@ from blooio_dagster.reconcile import (
     run_size,
     verdict_for,
 )
-from blooio_dagster.records import field_values, time_of
-from blooio_dagster.retry import backoff_seconds
-from blooio_dagster.wording import counted
 
 #: Passes after which a list that never stops changing is reported instead of read forever.
 MAX_PASSES = 10
@@ -235,7 +235,7 @@ class ChatCrawler:
 
     def crawl(self, active_since: int | None = None) -> list[Any]:
         """Every chat (timed at or after ``active_since`` ms, if given), newest first, as the
-        records ``fetch`` gave (dicts or :class:`~blooio_dagster.records.ChatRecord`)."""
+        records ``fetch`` gave (dicts or :class:`~blooio_dagster.api.records.ChatRecord`)."""
         self._started = time.monotonic()
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="blooio-page") as pool:
             self._pool = pool

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from blooio_dagster.business_hours import BusinessHours
-from blooio_dagster.errors import BlooioConfigError
-from blooio_dagster.frames import (
+from blooio_dagster.api.errors import BlooioConfigError
+from blooio_dagster.api.wording import counted
+from blooio_dagster.tables.business_hours import BusinessHours
+from blooio_dagster.tables.frames import (
     MESSAGE_COLUMNS,
     REPLY_TIME_COLUMNS,
     conform,
@@ -33,7 +34,6 @@ from blooio_dagster.frames import (
     epoch_ns,
     message_order,
 )
-from blooio_dagster.wording import counted
 
 __all__ = [
     "BusinessHours",
@@ -57,7 +57,7 @@ def reply_times_frame(
     business_hours: BusinessHours | None = None,
     timezone: str = "UTC",
 ) -> pd.DataFrame:
-    """One row per customer turn (:data:`~blooio_dagster.frames.REPLY_TIME_COLUMNS`).
+    """One row per customer turn (:data:`~blooio_dagster.tables.frames.REPLY_TIME_COLUMNS`).
 
     Turns are computed over every message given, so pass each chat's history from before
     the period of interest too: a turn that began before it and continued inside it is not
@@ -65,9 +65,9 @@ def reply_times_frame(
     by ``(chat_id, turn_started_at)``.
 
     Args:
-        messages: a frame of :data:`~blooio_dagster.frames.MESSAGE_COLUMNS` (at least
+        messages: a frame of :data:`~blooio_dagster.tables.frames.MESSAGE_COLUMNS` (at least
             ``chat_id``, ``message_id``, ``direction``, ``status`` and ``time_sent``), as
-            made by :func:`~blooio_dagster.frames.messages_to_frame` or read back from a
+            made by :func:`~blooio_dagster.tables.frames.messages_to_frame` or read back from a
             database, in any order. Messages without ``time_sent`` cannot be placed in
             their conversation and are left out.
         now: the instant the figures are as of (aware).
@@ -148,7 +148,7 @@ def turns_started_in(reply_times: pd.DataFrame, start: datetime, end: datetime) 
     """The turns of ``reply_times`` that started in ``[start, end)``, such as one partition's.
 
     Args:
-        reply_times: a frame of :data:`~blooio_dagster.frames.REPLY_TIME_COLUMNS`.
+        reply_times: a frame of :data:`~blooio_dagster.tables.frames.REPLY_TIME_COLUMNS`.
         start: the first instant included (aware).
         end: the first instant excluded (aware), after ``start``.
     """

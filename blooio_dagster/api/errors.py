@@ -3,15 +3,15 @@
 None of these messages ever contains the API key: they are built from the status, the
 API's own error body, the request path and the query, never from request headers; and
 whatever a server sent that they quote, any key an open client holds is hidden in their
-text and attributes (see :func:`~blooio_dagster.redaction.redact_held`).
+text and attributes (see :func:`~blooio_dagster.api.redaction.redact_held`).
 """
 
 from __future__ import annotations
 
 from typing import overload
 
-from blooio_dagster.redaction import redact_held
-from blooio_dagster.wording import counted, every_attempt
+from blooio_dagster.api.redaction import redact_held
+from blooio_dagster.api.wording import counted, every_attempt
 
 
 @overload

@@ -38,8 +38,8 @@ treats them as inclusive or exclusive (``since - 1`` and ``until``), and the res
 request to its last is returned exactly once; a message that arrives or is unsent while the
 chat is read may be returned or not. With ``until`` before the read starts, nothing arrives in
 the window. A read that cannot show this raises
-:class:`~blooio_dagster.errors.BlooioIncompleteMessagesError` (a
-:class:`~blooio_dagster.errors.BlooioIncompleteError`): pages not newest first (``sort``
+:class:`~blooio_dagster.api.errors.BlooioIncompleteMessagesError` (a
+:class:`~blooio_dagster.api.errors.BlooioIncompleteError`): pages not newest first (``sort``
 ignored), messages newer than the ``until`` asked for (``until`` ignored), empty pages where the
 total says messages exist, or a millisecond holding more than a page that ``offset`` cannot
 page through (without totals, that includes a window whose messages all share one
@@ -66,16 +66,16 @@ from itertools import pairwise
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
-from blooio_dagster.errors import (
+from blooio_dagster.api.errors import (
     BlooioConfigError,
     BlooioError,
     BlooioIncompleteMessagesError,
     BlooioRequestError,
     BlooioResponseError,
 )
-from blooio_dagster.http import checked_pagination
-from blooio_dagster.retry import backoff_seconds
-from blooio_dagster.wording import counted
+from blooio_dagster.api.http import checked_pagination
+from blooio_dagster.api.retry import backoff_seconds
+from blooio_dagster.api.wording import counted
 
 logger = logging.getLogger("blooio_dagster")
 
