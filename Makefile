@@ -111,6 +111,7 @@ test:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 # Both environments: an API or type that one Dagster or pandas release lacks fails here.
 typecheck:
