@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from blooio_dagster.tables.business_hours import (
         BusinessHours,
     )
-    from blooio_dagster.tables.frames import (
+    from blooio_dagster.tables.catalogue import (
         CHAT_COLUMNS,
         CURRENT_CHAT_COLUMNS,
         MESSAGE_COLUMNS,
@@ -69,7 +69,11 @@ if TYPE_CHECKING:
         RESPONSE_LAG_COLUMNS,
         RESPONSE_SUMMARY_COLUMNS,
         Column,
+    )
+    from blooio_dagster.tables.chats import (
         chats_to_frame,
+    )
+    from blooio_dagster.tables.messages import (
         messages_to_frame,
     )
     from blooio_dagster.tables.metrics import (
@@ -110,15 +114,15 @@ _EXPORTS: dict[str, str] = {
     "BlooioRequestError": "blooio_dagster.api.errors",
     "BlooioResponseError": "blooio_dagster.api.errors",
     "BlooioServerError": "blooio_dagster.api.errors",
-    "CHAT_COLUMNS": "blooio_dagster.tables.frames",
-    "CURRENT_CHAT_COLUMNS": "blooio_dagster.tables.frames",
-    "MESSAGE_COLUMNS": "blooio_dagster.tables.frames",
-    "REPLY_TIME_COLUMNS": "blooio_dagster.tables.frames",
-    "RESPONSE_LAG_COLUMNS": "blooio_dagster.tables.frames",
-    "RESPONSE_SUMMARY_COLUMNS": "blooio_dagster.tables.frames",
-    "Column": "blooio_dagster.tables.frames",
-    "chats_to_frame": "blooio_dagster.tables.frames",
-    "messages_to_frame": "blooio_dagster.tables.frames",
+    "CHAT_COLUMNS": "blooio_dagster.tables.catalogue",
+    "CURRENT_CHAT_COLUMNS": "blooio_dagster.tables.catalogue",
+    "MESSAGE_COLUMNS": "blooio_dagster.tables.catalogue",
+    "REPLY_TIME_COLUMNS": "blooio_dagster.tables.catalogue",
+    "RESPONSE_LAG_COLUMNS": "blooio_dagster.tables.catalogue",
+    "RESPONSE_SUMMARY_COLUMNS": "blooio_dagster.tables.catalogue",
+    "Column": "blooio_dagster.tables.catalogue",
+    "chats_to_frame": "blooio_dagster.tables.chats",
+    "messages_to_frame": "blooio_dagster.tables.messages",
     "MessagesProgress": "blooio_dagster.crawl.messages",
     "MessagesResult": "blooio_dagster.crawl.messages",
     "current_chats_frame": "blooio_dagster.tables.metrics",

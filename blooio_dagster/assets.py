@@ -52,7 +52,7 @@ from blooio_dagster.metadata import (
     record_run_figures,
 )
 from blooio_dagster.resources import BlooioResource
-from blooio_dagster.tables.frames import (
+from blooio_dagster.tables.catalogue import (
     CHAT_COLUMNS,
     CURRENT_CHAT_COLUMNS,
     MESSAGE_COLUMNS,
@@ -60,9 +60,9 @@ from blooio_dagster.tables.frames import (
     RESPONSE_LAG_COLUMNS,
     RESPONSE_SUMMARY_COLUMNS,
     Column,
-    chats_to_frame,
-    messages_to_frame,
 )
+from blooio_dagster.tables.chats import chats_to_frame
+from blooio_dagster.tables.messages import messages_to_frame
 from blooio_dagster.tables.metrics import (
     STATUSES,
     current_chats_frame,
@@ -70,12 +70,8 @@ from blooio_dagster.tables.metrics import (
     response_summary_frame,
     summary_figures,
 )
-from blooio_dagster.tables.reply_times import (
-    BusinessHours,
-    ReplyCutoff,
-    choose_reply_cutoff,
-    reply_times_frame,
-)
+from blooio_dagster.tables.reply_cutoff import ReplyCutoff, choose_reply_cutoff
+from blooio_dagster.tables.reply_times import BusinessHours, reply_times_frame
 from blooio_dagster.translator import (
     BlooioTableProps,
     DagsterBlooioTranslator,

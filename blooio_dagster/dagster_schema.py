@@ -1,7 +1,7 @@
-"""The tables of :mod:`blooio_dagster.tables.frames` as Dagster ``TableSchema``s.
+"""The tables of :mod:`blooio_dagster.tables.catalogue` as Dagster ``TableSchema``s.
 
-Kept apart from :mod:`blooio_dagster.tables.frames` so that converting chats to a DataFrame never
-imports Dagster; only the asset side, which has Dagster loaded anyway, imports this module.
+Kept apart from the catalogue so that converting chats to a DataFrame never imports Dagster;
+only the asset side, which has Dagster loaded anyway, imports this module.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import dagster as dg
 import pandas as pd
 
-from blooio_dagster.tables.frames import Column
+from blooio_dagster.tables.catalogue import Column
 
 
 def table_schema(columns: Sequence[Column], frame: pd.DataFrame | None = None) -> dg.TableSchema:

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 
 import dagster as dg
 
-from blooio_dagster.tables.frames import Column, empty_frame
+from blooio_dagster.tables.catalogue import Column
+from blooio_dagster.tables.dtypes import empty_frame
 
 #: The resource key of the input manager that wraps the IO manager ``<key>`` is this + ``<key>``.
 LOADER_KEY_PREFIX = "blooio_empty_days__"

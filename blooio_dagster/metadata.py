@@ -21,7 +21,7 @@ import dagster as dg
 import pandas as pd
 
 from blooio_dagster.dagster_schema import table_schema
-from blooio_dagster.tables.frames import TIME, Column
+from blooio_dagster.tables.catalogue import TIME, Column
 
 #: Rows shown by the opt-in markdown preview.
 PREVIEW_ROWS = 5

@@ -24,7 +24,7 @@ from typing import Any
 import dagster as dg
 
 from blooio_dagster.dagster_schema import table_schema
-from blooio_dagster.tables.frames import Column
+from blooio_dagster.tables.catalogue import Column
 
 #: The kinds shown as icons on every Blooio asset.
 KINDS = frozenset({"blooio", "pandas"})
@@ -37,8 +37,9 @@ class BlooioTableProps:
     Attributes:
         table: the table's name: ``chats``, ``messages``, ``reply_times``,
             ``chat_response_lag``, ``response_summary`` or ``current_chats``.
-        description: what one row is and when the table is complete.
-        columns: the table's columns, as declared in :mod:`blooio_dagster.tables.frames`.
+        description: what one row is and when the table is complete, as declared in
+            :mod:`blooio_dagster.tables.catalogue`.
+        columns: the table's columns, as declared in the catalogue.
         key_prefix: the prefix given to :func:`~blooio_dagster.build_blooio_assets`.
         group_name: the group given to :func:`~blooio_dagster.build_blooio_assets`.
         partitions_def: the daily partitions, or ``None`` for a table of the whole list.

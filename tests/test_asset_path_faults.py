@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from blooio_dagster.api.redaction import chat_ref
-from blooio_dagster.tables.frames import REPLY_TIME_COLUMNS, conform
+from blooio_dagster.tables.catalogue import REPLY_TIME_COLUMNS
+from blooio_dagster.tables.dtypes import conform
 from blooio_dagster.testing import BlooioTestServer, Faults
 from tests.conftest import ServerFactory
 from tests.dagster_project import Project, day_window, materializations, meta

@@ -16,15 +16,15 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from blooio_dagster.tables.frames import (
+from blooio_dagster.tables.catalogue import (
     CHAT_COLUMNS,
     MESSAGE_COLUMNS,
     REPLY_TIME_COLUMNS,
     RESPONSE_LAG_COLUMNS,
     RESPONSE_SUMMARY_COLUMNS,
     Column,
-    conform,
 )
+from blooio_dagster.tables.dtypes import conform
 from tests.conftest import ServerFactory
 from tests.dagster_project import Project
 

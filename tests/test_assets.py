@@ -23,7 +23,7 @@ from blooio_dagster import (
 )
 from blooio_dagster.metadata import preview_markdown
 from blooio_dagster.resources import BlooioResource
-from blooio_dagster.tables.frames import conform
+from blooio_dagster.tables.dtypes import conform
 from blooio_dagster.testing import Faults
 from blooio_dagster.testing.data import generate_chats
 from example_project.processes import ASSET_NAMES

@@ -21,17 +21,15 @@ from blooio_dagster import (
 )
 from blooio_dagster.api.records import ChatList, RecordPage, decode_chats_page
 from blooio_dagster.api.redaction import chat_ref
-from blooio_dagster.tables.frames import (
+from blooio_dagster.api.wire.values import chat_reference
+from blooio_dagster.tables.catalogue import (
     CURRENT_CHAT_COLUMNS,
     MESSAGE_COLUMNS,
     REPLY_TIME_COLUMNS,
-    chat_reference,
     columns_markdown,
-    conform,
-    empty_frame,
-    messages_to_frame,
-    pandas_dtype,
 )
+from blooio_dagster.tables.dtypes import conform, empty_frame, pandas_dtype
+from blooio_dagster.tables.messages import messages_to_frame
 from blooio_dagster.tables.metrics import current_chats_frame, summary_figures
 from blooio_dagster.tables.reply_times import reply_times_frame
 

@@ -20,7 +20,7 @@ from blooio_dagster import (
     DagsterBlooioTranslator,
     build_blooio_assets,
 )
-from blooio_dagster.tables.frames import conform
+from blooio_dagster.tables.dtypes import conform
 from blooio_dagster.testing import BlooioTestServer, Faults
 from blooio_dagster.translator import BlooioTableProps
 from tests.conftest import ServerFactory

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blooio_dagster.tables.reply_times import choose_reply_cutoff
+from blooio_dagster.tables.reply_cutoff import choose_reply_cutoff
 
 NOW = datetime(2026, 3, 10, 0, 30, tzinfo=UTC)
 DAY_END = datetime(2026, 3, 10, tzinfo=UTC)

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from blooio_dagster.api.errors import BlooioConfigError
 from blooio_dagster.tables.business_hours import BusinessHours
-from blooio_dagster.tables.frames import REPLY_TIME_COLUMNS, messages_to_frame
+from blooio_dagster.tables.catalogue import REPLY_TIME_COLUMNS
+from blooio_dagster.tables.messages import messages_to_frame
 from blooio_dagster.tables.metrics import response_summary_frame
 from blooio_dagster.tables.reply_times import reply_times_frame, turns_started_in
 

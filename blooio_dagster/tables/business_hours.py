@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from blooio_dagster.api.errors import BlooioConfigError
-from blooio_dagster.tables.frames import epoch_ns
+from blooio_dagster.tables.dtypes import epoch_ns
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 

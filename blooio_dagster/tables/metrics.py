@@ -1,9 +1,9 @@
-"""Reply figures: the approximate chat-level lag, and the daily summary of lag and turns.
+"""Reply figures: the approximate chat-level lag, who is waiting now, and the daily summary.
 
-``response_lag_frame`` is cheap (it needs only the chat list) but approximate: it compares a
-chat's last outbound with its last inbound message, so a quick reply followed hours later by
-a follow-up looks slow. The exact reply time of every customer turn comes from the messages
-(:mod:`blooio_dagster.tables.reply_times`); the daily summary shows both side by side.
+``response_lag_frame`` needs only the chat list and is approximate; the exact reply time of
+every customer turn comes from the messages (:mod:`blooio_dagster.tables.reply_times`); the
+daily summary shows both side by side. Why both: docs/design.md, section 'Reply times and the
+clocks'.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from blooio_dagster.tables.frames import (
+from blooio_dagster.tables.catalogue import (
     CHAT_COLUMNS,
     CURRENT_CHAT_COLUMNS,
     DURATION,
@@ -24,8 +24,8 @@ from blooio_dagster.tables.frames import (
     REPLY_TIME_COLUMNS,
     RESPONSE_LAG_COLUMNS,
     RESPONSE_SUMMARY_COLUMNS,
-    conform,
 )
+from blooio_dagster.tables.dtypes import conform
 
 REPLIED = "replied"
 AWAITING_REPLY = "awaiting_reply"
@@ -46,7 +46,7 @@ def response_lag_frame(chats_frame: pd.DataFrame) -> pd.DataFrame:
     ``waiting_for`` (chats awaiting a reply) is ``fetched_at`` minus last inbound.
 
     Args:
-        chats_frame: a frame of :data:`~blooio_dagster.tables.frames.CHAT_COLUMNS`, as made by
+        chats_frame: a frame of :data:`~blooio_dagster.tables.catalogue.CHAT_COLUMNS`, as made by
             :func:`~blooio_dagster.chats_to_frame` or read back from a database.
     """
     chats = conform(chats_frame, CHAT_COLUMNS)
@@ -80,7 +80,7 @@ def current_chats_frame(chats_frame: pd.DataFrame) -> pd.DataFrame:
     of :func:`response_lag_frame`, as of the crawl's ``fetched_at``; rows in the order given.
 
     Args:
-        chats_frame: a frame of :data:`~blooio_dagster.tables.frames.CHAT_COLUMNS`.
+        chats_frame: a frame of :data:`~blooio_dagster.tables.catalogue.CHAT_COLUMNS`.
     """
     chats = conform(chats_frame, CHAT_COLUMNS)
     lag = response_lag_frame(chats)
@@ -98,7 +98,7 @@ def response_summary_frame(
     reply_times: pd.DataFrame | None = None,
     messages: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per day (:data:`~blooio_dagster.tables.frames.RESPONSE_SUMMARY_COLUMNS`).
+    """One row per day (:data:`~blooio_dagster.tables.catalogue.RESPONSE_SUMMARY_COLUMNS`).
 
     Each source fills its own columns, grouped by the day (in ``timezone``) of its time:
 
@@ -113,15 +113,16 @@ def response_summary_frame(
     counts of 0 and empty durations. Percentiles interpolate linearly between turns.
 
     Args:
-        lag_frame: a frame of :data:`~blooio_dagster.tables.frames.RESPONSE_LAG_COLUMNS`, or None.
+        lag_frame: a frame of :data:`~blooio_dagster.tables.catalogue.RESPONSE_LAG_COLUMNS`, or
+            None.
         timezone: the IANA time zone whose midnights split the days.
         days: the days to report, in this order, including days without rows: dates, or
             aware datetimes at a midnight of ``timezone`` (such as partition starts). Rows
             of other days are left out. By default every day that has rows in any source,
             in order.
-        reply_times: a frame of :data:`~blooio_dagster.tables.frames.REPLY_TIME_COLUMNS` (a turn
+        reply_times: a frame of :data:`~blooio_dagster.tables.catalogue.REPLY_TIME_COLUMNS` (a turn
             counts on the day it started).
-        messages: a frame of :data:`~blooio_dagster.tables.frames.MESSAGE_COLUMNS`.
+        messages: a frame of :data:`~blooio_dagster.tables.catalogue.MESSAGE_COLUMNS`.
 
     Raises:
         ValueError: a day is a naive datetime or not a midnight in ``timezone``.

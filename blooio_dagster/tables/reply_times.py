@@ -1,22 +1,13 @@
 """Exact reply times: one row per customer turn, computed from the messages themselves.
 
-The definition, exactly: per chat, messages are ordered by ``(time_sent, message_id)`` and
-outbound messages whose status is ``failed`` are dropped (the customer never got them). A
-*turn* starts at an inbound message whose predecessor, over the chat's whole history, is
-outbound or absent; its *reply* is the first outbound message after it. The turn's inbound
-messages are those from its start up to the reply (or up to the end, if there is none).
-Everything is as of one instant, ``now``: messages sent after it did not exist yet, and a turn
-with no reply by then is unanswered, waiting since it started.
-
-Unlike the chat-level ``response_lag`` (last outbound minus last inbound), this measures
-every turn, so a quick reply followed hours later by a follow-up counts as quick.
+A turn starts at an inbound message whose predecessor in its chat (failed outbound messages
+left out) is outbound or absent; its reply is the first outbound message after it; all as of
+one instant, ``now``. The rules, exactly, and why: docs/design.md, section 'Reply times and
+the clocks'.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,21 +15,13 @@ import numpy as np
 import pandas as pd
 
 from blooio_dagster.api.errors import BlooioConfigError
-from blooio_dagster.api.wording import counted
 from blooio_dagster.tables.business_hours import BusinessHours
-from blooio_dagster.tables.frames import (
-    MESSAGE_COLUMNS,
-    REPLY_TIME_COLUMNS,
-    conform,
-    empty_frame,
-    epoch_ns,
-    message_order,
-)
+from blooio_dagster.tables.catalogue import MESSAGE_COLUMNS, REPLY_TIME_COLUMNS
+from blooio_dagster.tables.dtypes import conform, empty_frame, epoch_ns
+from blooio_dagster.tables.messages import message_order
 
 __all__ = [
     "BusinessHours",
-    "ReplyCutoff",
-    "choose_reply_cutoff",
     "reply_times_frame",
     "turns_started_in",
 ]
@@ -57,7 +40,7 @@ def reply_times_frame(
     business_hours: BusinessHours | None = None,
     timezone: str = "UTC",
 ) -> pd.DataFrame:
-    """One row per customer turn (:data:`~blooio_dagster.tables.frames.REPLY_TIME_COLUMNS`).
+    """One row per customer turn (:data:`~blooio_dagster.tables.catalogue.REPLY_TIME_COLUMNS`).
 
     Turns are computed over every message given, so pass each chat's history from before
     the period of interest too: a turn that began before it and continued inside it is not
@@ -65,9 +48,9 @@ def reply_times_frame(
     by ``(chat_id, turn_started_at)``.
 
     Args:
-        messages: a frame of :data:`~blooio_dagster.tables.frames.MESSAGE_COLUMNS` (at least
+        messages: a frame of :data:`~blooio_dagster.tables.catalogue.MESSAGE_COLUMNS` (at least
             ``chat_id``, ``message_id``, ``direction``, ``status`` and ``time_sent``), as
-            made by :func:`~blooio_dagster.tables.frames.messages_to_frame` or read back from a
+            made by :func:`~blooio_dagster.tables.messages.messages_to_frame` or read back from a
             database, in any order. Messages without ``time_sent`` cannot be placed in
             their conversation and are left out.
         now: the instant the figures are as of (aware).
@@ -148,7 +131,7 @@ def turns_started_in(reply_times: pd.DataFrame, start: datetime, end: datetime) 
     """The turns of ``reply_times`` that started in ``[start, end)``, such as one partition's.
 
     Args:
-        reply_times: a frame of :data:`~blooio_dagster.tables.frames.REPLY_TIME_COLUMNS`.
+        reply_times: a frame of :data:`~blooio_dagster.tables.catalogue.REPLY_TIME_COLUMNS`.
         start: the first instant included (aware).
         end: the first instant excluded (aware), after ``start``.
     """
@@ -206,113 +189,3 @@ def _check_messages(frame: pd.DataFrame) -> None:
             f"message {row['message_id']!r} of chat {row['chat_id']!r} has direction "
             f"{row['direction']!r}; expected inbound or outbound"
         )
-
-
-#: How far two clocks may disagree before the disagreement is reported (and, where it
-#: matters, the safe one is chosen): Date headers are whole seconds, and a machine's clock
-#: kept by NTP is off by far less.
-CLOCK_TOLERANCE = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class ReplyCutoff:
-    """The instant replies are looked for until, and which clock gave it.
-
-    Attributes:
-        at: the instant (aware): messages sent after it are left out, and an unanswered turn
-            has waited until it.
-        source: ``api_clock`` (the median of the API's ``Date`` headers), ``newest_message``
-            (a message read was dated a little later), ``partition_end`` (the end of the
-            run's last partition, which the API's clock put in the future) or
-            ``machine_clock`` (the API sent no ``Date`` header).
-        warnings: the disagreements between clocks that were found, to be logged.
-    """
-
-    at: datetime
-    source: str
-    warnings: tuple[str, ...] = ()
-
-
-def choose_reply_cutoff(
-    *,
-    api_clocks: Sequence[datetime],
-    newest_message: datetime | None,
-    machine_time: datetime,
-    partition_end: datetime | None = None,
-    tolerance: timedelta = CLOCK_TOLERANCE,
-) -> ReplyCutoff:
-    """Until when replies are looked for, from evidence that one bad clock cannot move far.
-
-    A ``Date`` header is one API node's clock, to the second, so the cutoff starts from the
-    median of those a crawl saw: a minority of nodes whose clocks lag (or run ahead) cannot
-    move it. It is then checked against what else is known:
-
-    - the newest message time read: a message exists, so the API's clock was past it; a
-      time up to ``tolerance`` later moves the cutoff to it, a later one is reported (a
-      device's clock ahead, which the ``no_future_times`` check counts);
-    - this machine's clock when the run started: a disagreement beyond ``tolerance`` is
-      reported, naming both clocks;
-    - the end of the run's partitions: a run that started after its last day ended (by this
-      machine's clock) never looks for replies until a time inside that day, which would
-      leave the day's last replies out; the cutoff becomes the day's end.
-
-    Args:
-        api_clocks: the ``Date`` headers of the crawl's answers (aware).
-        newest_message: the newest ``last_message_time`` read, if any.
-        machine_time: this machine's clock when the run started (aware).
-        partition_end: the end of the run's last partition; ``None`` when unpartitioned.
-        tolerance: how far clocks may disagree unreported.
-    """
-    notes: list[str] = []
-    if api_clocks:
-        ordered = sorted(api_clocks)
-        at, source = statistics.median_high(ordered), "api_clock"
-        lagging = sum(clock < at - tolerance for clock in ordered)
-        ahead = sum(clock > at + tolerance for clock in ordered)
-        if lagging or ahead:
-            notes.append(
-                f"{lagging + ahead:,} of {counted(len(ordered), 'answer')} from the "
-                "API carried "
-                f"a Date header more than {_span(tolerance)} from their median ({at.isoformat()}) "
-                f"(earliest {ordered[0].isoformat()}, latest {ordered[-1].isoformat()}): an API "
-                "node's clock is off; the median is used."
-            )
-        if abs(at - machine_time) > tolerance:
-            notes.append(
-                f"The API's clock (the median of its Date headers, {at.isoformat()}) and this "
-                f"machine's clock when the run started ({machine_time.isoformat()}) differ by "
-                f"{_span(abs(at - machine_time))}. Replies are looked for by the API's clock, "
-                "which stamps the messages; check this machine's time synchronization."
-            )
-    else:
-        at, source = machine_time, "machine_clock"
-    if newest_message is not None and newest_message > at:
-        if newest_message - at <= tolerance:
-            at, source = newest_message, "newest_message"
-        else:
-            notes.append(
-                f"The newest message read is dated {newest_message.isoformat()}, "
-                f"{_span(newest_message - at)} after the API's clock ({at.isoformat()}): a "
-                "device or an API node has a clock ahead; replies are looked for until the "
-                "API's clock."
-            )
-    if partition_end is not None and machine_time >= partition_end > at:
-        notes.append(
-            f"Replies would be looked for until {at.isoformat()} ({source}), inside the run's "
-            f"last day, although this machine's clock says the run started after that day "
-            f"ended ({partition_end.isoformat()}): the day's last replies would be missed, so "
-            "they are looked for until the day's end."
-        )
-        at, source = partition_end, "partition_end"
-    return ReplyCutoff(at=at, source=source, warnings=tuple(notes))
-
-
-def _span(duration: timedelta) -> str:
-    seconds = int(duration.total_seconds())
-    if seconds < 120:
-        return counted(seconds, "second")
-    if seconds < 2 * 3600:
-        return counted(seconds // 60, "minute")
-    if seconds < 2 * 86400:
-        return counted(seconds // 3600, "hour")
-    return counted(seconds // 86400, "day")
