@@ -53,12 +53,21 @@ from blooio_dagster.metadata import (
 )
 from blooio_dagster.resources import BlooioResource
 from blooio_dagster.tables.catalogue import (
+    API_TABLES,
     CHAT_COLUMNS,
+    CHAT_RESPONSE_LAG,
+    CHATS,
     CURRENT_CHAT_COLUMNS,
+    CURRENT_CHATS,
+    DAY_COLUMNS,
     MESSAGE_COLUMNS,
+    MESSAGES,
     REPLY_TIME_COLUMNS,
+    REPLY_TIMES,
     RESPONSE_LAG_COLUMNS,
+    RESPONSE_SUMMARY,
     RESPONSE_SUMMARY_COLUMNS,
+    TABLES,
     Column,
 )
 from blooio_dagster.tables.chats import chats_to_frame
@@ -101,23 +110,6 @@ DUCKDB_PARTITION_EXPR = "timezone('{timezone}', {column})"
 BlooioDefinitions = list[dg.AssetsDefinition | dg.AssetChecksDefinition]
 P = ParamSpec("P")
 R = TypeVar("R")
-
-CHATS = "chats"
-MESSAGES = "messages"
-REPLY_TIMES = "reply_times"
-CHAT_RESPONSE_LAG = "chat_response_lag"
-RESPONSE_SUMMARY = "response_summary"
-CURRENT_CHATS = "current_chats"
-#: The tables that the API-reading op materializes together.
-API_TABLES = (CHATS, MESSAGES, REPLY_TIMES)
-#: Each partitioned table's column whose day names the partition a row belongs to.
-DAY_COLUMNS = {
-    CHATS: "last_message_time",
-    MESSAGES: "time_sent",
-    REPLY_TIMES: "turn_started_at",
-    CHAT_RESPONSE_LAG: "last_message_time",
-    RESPONSE_SUMMARY: "day",
-}
 
 
 def blooio_partitions(
@@ -327,8 +319,6 @@ def _tables(
 
     def table(
         name: str,
-        description: str,
-        columns: tuple[Any, ...],
         *,
         upstream: tuple[str, ...] = (),
         partitioned: bool = True,
@@ -337,8 +327,8 @@ def _tables(
         daily = partitions_def if partitioned else None
         return BlooioTableProps(
             table=name,
-            description=description,
-            columns=columns,
+            description=TABLES[name].description,
+            columns=TABLES[name].columns,
             key_prefix=prefix,
             group_name=group_name,
             partitions_def=daily,
@@ -352,61 +342,14 @@ def _tables(
         (CHAT_RESPONSE_LAG, MESSAGES, REPLY_TIMES) if messages else (CHAT_RESPONSE_LAG,)
     )
     tables = [
-        table(
-            CHATS,
-            "Every Blooio chat of the organization, one row per chat, read completely even "
-            "while chats move during paging. Partition D holds the chats whose newest message "
-            "fell on D, as observed when D was materialized.",
-            CHAT_COLUMNS,
-            fresh=True,
-        ),
-        table(
-            CHAT_RESPONSE_LAG,
-            "Approximate, per chat: replied, awaiting_reply or outbound_only, and the time "
-            "between the chat's last inbound and last outbound message (response_lag) or "
-            "since its last inbound one (waiting_for). A chat answered at 09:05 and followed "
-            "up at 17:00 shows the 17:00 message: see reply_times for exact figures.",
-            RESPONSE_LAG_COLUMNS,
-            upstream=(CHATS,),
-        ),
-        table(
-            RESPONSE_SUMMARY,
-            "One row per day: the approximate chat-level figures and, from messages and "
-            "reply_times, exact customer turns, answered and unanswered, reply time "
-            "p50/p90/max and SLA breaches. Per-partition metadata plots the figures in minutes.",
-            RESPONSE_SUMMARY_COLUMNS,
-            upstream=summary_upstream,
-        ),
+        table(CHATS, fresh=True),
+        table(CHAT_RESPONSE_LAG, upstream=(CHATS,)),
+        table(RESPONSE_SUMMARY, upstream=summary_upstream),
     ]
     if messages:
-        tables[1:1] = [
-            table(
-                MESSAGES,
-                "Every message sent on day D, one row per message_id: direction, status, "
-                "protocol, times, sender, text and attachment count.",
-                MESSAGE_COLUMNS,
-            ),
-            table(
-                REPLY_TIMES,
-                "One row per customer turn that started on day D: a turn starts at an inbound "
-                "message whose predecessor in the chat is outbound or absent (failed outbound "
-                "messages do not count), and is answered by the first outbound message after "
-                "it. Unanswered turns show how long they have waited when materialized.",
-                REPLY_TIME_COLUMNS,
-            ),
-        ]
+        tables[1:1] = [table(MESSAGES), table(REPLY_TIMES)]
     if partitions_def is not None:
-        tables.append(
-            table(
-                CURRENT_CHATS,
-                "Every chat exactly once in its newest state, with status and waiting_for as "
-                "of materialization: who is waiting right now, including chats quiet for "
-                "weeks. One full crawl of the chat list.",
-                CURRENT_CHAT_COLUMNS,
-                partitioned=False,
-                fresh=True,
-            )
-        )
+        tables.append(table(CURRENT_CHATS, partitioned=False, fresh=True))
     return tables
 
 
