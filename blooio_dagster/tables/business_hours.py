@@ -3,7 +3,8 @@
 A team that answers Monday to Friday, 9 to 5, counts a message sent on Friday evening and
 answered on Monday at 09:30 as a 30-minute reply. :class:`BusinessHours` says when the team
 works, in wall-clock times of one time zone; :meth:`BusinessHours.elapsed` measures the
-working time between two instants for whole columns at once.
+working time between two instants for whole columns at once. How the hours meet
+daylight-saving changes, and why: docs/design.md, section 'Reply times and the clocks'.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The chats table: chats, as records or as the dicts ``GET /chats`` sends, as a typed frame of
-:data:`~blooio_dagster.tables.catalogue.CHAT_COLUMNS`. Why it is built column by column:
-docs/design.md, section 'The tables'."""
+"""The chats table: the chats a crawl read, as typed records or as the API's dicts, as a typed
+frame of :data:`~blooio_dagster.tables.catalogue.CHAT_COLUMNS`. Why it is built column by
+column: docs/design.md, section 'The tables'."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from blooio_dagster.tables.values import check_times, typed_values
 def chats_to_frame(
     chats: Sequence[dict[str, Any]], fetched_at: datetime | None = None
 ) -> pd.DataFrame:
-    """Blooio chats (as ``GET /chats`` sends them) as a typed frame of :data:`CHAT_COLUMNS`.
+    """Blooio chats, as the client reads them, as a typed frame of :data:`CHAT_COLUMNS`.
 
     Times become timezone-aware UTC datetimes, counts nullable integers, flags nullable
     booleans, text pandas strings; missing fields and nulls become missing values.

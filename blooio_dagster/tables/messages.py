@@ -1,6 +1,6 @@
-"""The messages table: each chat's messages, as ``GET /chats/{chat_id}/messages`` sends them,
-as one typed row per message of :data:`~blooio_dagster.tables.catalogue.MESSAGE_COLUMNS`,
-in the order reply times are computed in."""
+"""The messages table: each chat's messages, as the client reads them, as one typed row per
+message of :data:`~blooio_dagster.tables.catalogue.MESSAGE_COLUMNS`, in the order reply
+times are computed in."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from blooio_dagster.tables.values import check_times, typed_values
 def messages_to_frame(
     messages_by_chat: Mapping[str, Sequence[dict[str, Any]]], *, now: datetime | None = None
 ) -> pd.DataFrame:
-    """Blooio messages (as ``GET /chats/{chat_id}/messages`` sends them) as :data:`MESSAGE_COLUMNS`.
+    """Blooio messages, as the client reads them, as one row each of :data:`MESSAGE_COLUMNS`.
 
     One row per ``message_id``, sorted by ``(chat_id, time_sent, message_id)`` (messages
     without ``time_sent`` last in their chat). A message read twice with the same values

@@ -2,7 +2,8 @@
 
 :func:`typed_values` turns one field's JSON values into a pandas array of its column's dtype,
 after :func:`~blooio_dagster.api.wire.values.json_values` checked their types;
-:func:`check_times` refuses times outside the range the API layer declares possible.
+:func:`check_times` refuses times outside the range the API layer declares possible. Why:
+docs/design.md, section 'The tables'.
 """
 
 from __future__ import annotations
