@@ -9,10 +9,16 @@
 #                   without changing Dagster or pandas, and tests needing absent ones are
 #                   deselected by their markers, said out loud
 # Each environment is created on first use, reused, and created anew when what pyproject.toml
-# installs, or its constraints file, changes. `make ui PORT=3001` serves the UI on another port.
+# installs, or its constraints file, changes. `make ui PORT=3001` serves the UI on another port;
+# `make screenshot SCREENSHOT_DIR=/tmp/pictures` writes the README's pictures elsewhere than
+# docs/; `make bench BENCH_ARGS=--quick` passes arguments to the benchmark (`--quick`: smaller
+# lists; `--smoke`: every scenario at a few hundred chats, to see that it runs; `--scenario
+# NAME`: one scenario; `--help` lists them).
 
 PYTHON ?= python3
 PORT ?= 3000
+SCREENSHOT_DIR ?= docs
+BENCH_ARGS ?=
 # make test builds and tests both environments at once, one per core; their lines interleave as
 # they come, each prefixed with its environment, so progress shows while both run. TEST_JOBS=1
 # runs them one after the other.
@@ -143,10 +149,10 @@ ui: $(STAMP)
 	$(BIN)/python -m example_project.ui --port $(PORT)
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.crawl_benchmark
+	$(BIN)/python -m benchmarks.crawl_benchmark $(BENCH_ARGS)
 
 screenshot: $(STAMP)
-	$(BIN)/python -m example_project.screenshot
+	$(BIN)/python -m example_project.screenshot --output-dir '$(SCREENSHOT_DIR)'
 
 clean:
 	rm -rf $(VENV) $(NEWEST_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -18,7 +18,6 @@ what a script pays for its imports and its exit.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from typing import Any
@@ -108,6 +107,24 @@ def messages(base_url: str, api_key: str, since_ms: int) -> dict[str, Any]:
     }
 
 
+def peak_rss_mb() -> float:
+    """The peak resident memory of this process, in MiB: its own, not its parent's.
+
+    Linux carries ``getrusage``'s ``ru_maxrss`` over an exec, so a fresh interpreter would
+    report at least the peak of the process that started it; ``VmHWM`` is this process's
+    own high-water mark. Without /proc (macOS, where it counts bytes), ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            (kib,) = [line.split()[1] for line in status if line.startswith("VmHWM:")]
+        return int(kib) / 1024
+    except FileNotFoundError:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
+
+
 def main(argv: list[str]) -> int:
     name, base_url, api_key, *rest = argv
     since_ms = int(rest[0]) if rest else None
@@ -118,7 +135,7 @@ def main(argv: list[str]) -> int:
         result = messages(base_url, api_key, since_ms)
     else:
         result = library(base_url, api_key, since_ms)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result), flush=True)
     return 0
 

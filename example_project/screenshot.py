@@ -4,15 +4,20 @@ The pictures are rendered from a fresh Dagster home in a temporary directory, wh
 first backfills a week into a DuckDB file named by a relative path: the UI shows what the
 IO manager recorded (``dagster/table_name`` holds the database's path), and a relative path
 says nothing about the machine that rendered the pictures.
+
+The pictures go to ``docs/``, where the README shows them; ``--output-dir DIR`` (``make
+screenshot SCREENSHOT_DIR=DIR``) writes them to ``DIR`` instead, leaving the README's alone.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from blooio_dagster.testing import BlooioTestServer
@@ -21,13 +26,32 @@ from example_project.processes import DAGSTER_HOME, dagster_webserver, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-OUTPUT = DOCS / "lineage.png"
-PLOTS = DOCS / "response_summary_partition.png"
+#: The pictures' file names, in the output directory.
+LINEAGE = "lineage.png"
+PLOTS = "response_summary_partition.png"
 #: The DuckDB file, relative to the directory the demo runs in.
 DATABASE = Path("data") / "warehouse.duckdb"
 
 
-def main() -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="make screenshot",
+        description="The example project's lineage and plots in the Dagster UI, as PNG files.",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=DOCS,
+        help=f"where to write {LINEAGE} and {PLOTS} (default: the README's, in docs/)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    output_dir: Path = parse_args(argv).output_dir
+    lineage, plots = output_dir / LINEAGE, output_dir / PLOTS
+    # Before the demo's minute, so that a directory that cannot be made fails at once.
+    output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="blooio-example-") as work:
         place = Path(work)
         home = place / "dagster_home"
@@ -62,12 +86,11 @@ def main() -> int:
                     tip.click()
                 page.mouse.move(0, 0)  # no node highlighted under the pointer
                 page.wait_for_timeout(2_000)
-                OUTPUT.parent.mkdir(exist_ok=True)
-                page.screenshot(path=str(OUTPUT))
+                page.screenshot(path=str(lineage))
                 open_plots(page, url, "response_summary")
                 page.wait_for_timeout(3_000)
-                page.screenshot(path=str(PLOTS), full_page=True)
-    print(f"Wrote {OUTPUT} and {PLOTS}")
+                page.screenshot(path=str(plots), full_page=True)
+    print(f"Wrote {lineage} and {plots}")
     return 0
 
 

@@ -401,20 +401,17 @@ def test_a_huge_page_stops_being_read_at_the_byte_cap_for_its_limit(
     assert sent[0] < size // 2, f"the server sent {sent[0]:,} of {size:,} bytes"
 
 
-# The peak is this process's own (VmHWM): getrusage's ru_maxrss would also count the memory
-# of the process that started it, which Linux carries over the exec.
+# The peak is this process's own (see peak_rss_mb): not that of the process that started it.
 _PEAK_RSS_SCRIPT = """
 import sys
-from pathlib import Path
+from benchmarks.contenders import peak_rss_mb
 from blooio_dagster import BlooioClient, BlooioResponseError
 with BlooioClient(sys.argv[1], base_url=sys.argv[2], max_retries=0) as client:
     try:
         client.crawl_chats()
     except BlooioResponseError as error:
         print(error.problem)
-status = Path("/proc/self/status").read_text().splitlines()
-(peak,) = [line.split()[1] for line in status if line.startswith("VmHWM:")]
-print(int(peak) // 1024)
+print(int(peak_rss_mb()))
 """
 
 
