@@ -18,7 +18,7 @@ from types import FrameType
 from typing import Any
 
 from blooio_dagster.testing import BlooioTestServer, Faults
-from blooio_dagster.testing.server import API_PREFIX
+from blooio_dagster.testing.http import API_PREFIX
 
 #: The data's timeline ends here, so every run serves the same chats.
 NOW_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z

@@ -180,11 +180,11 @@ def test_histories_are_made_on_demand_and_reproducible(start_server: ServerFacto
     other = BlooioTestServer(chats=200, seed=14, now=FIXED_NOW_MS)
     chat = server.truth()[50]
 
-    assert server._histories == {}, "nothing stored up front"
+    assert server._store.histories == {}, "nothing stored up front"
     assert server.messages_of(chat["id"]) == again.messages_of(chat["id"])
     assert server.messages_of(chat["id"]) == server.messages_of(chat["id"])
     assert ids(other.messages_of(other.truth()[50]["id"])) != ids(server.messages_of(chat["id"]))
-    assert server._histories == {}
+    assert server._store.histories == {}
 
 
 def test_generated_history_fits_its_chat_whatever_the_chat() -> None:
@@ -193,7 +193,7 @@ def test_generated_history_fits_its_chat_whatever_the_chat() -> None:
         chats=3000, seed=15, now=FIXED_NOW_MS, tie_groups=(300, 2), future_chats=5
     )
     for chat in server.truth():
-        first = server._first_times[chat["id"]]
+        first = server._store.first_times[chat["id"]]
         history = generate_history(chat, first, 15, FIXED_NOW_MS)
         fields = chat_fields(history)
         assert {name: chat[name] for name in CHAT_FIELDS} == fields

@@ -7,6 +7,7 @@ messages are made on demand and agree with the chat's fields. Run it in the fore
 ``python -m blooio_dagster.testing --port 8787 --chats 20000``.
 """
 
-from blooio_dagster.testing.server import BlooioTestServer, Faults, RequestRecord, TieOrder
+from blooio_dagster.testing.faults import Faults, TieOrder
+from blooio_dagster.testing.server import BlooioTestServer, RequestRecord
 
 __all__ = ["BlooioTestServer", "Faults", "RequestRecord", "TieOrder"]

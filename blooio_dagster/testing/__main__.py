@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from blooio_dagster.api.wording import counted
-from blooio_dagster.testing.server import BlooioTestServer, Faults
+from blooio_dagster.testing.faults import Faults
+from blooio_dagster.testing.server import BlooioTestServer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

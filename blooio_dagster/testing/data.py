@@ -11,6 +11,8 @@ from it on demand by :mod:`blooio_dagster.testing.history`.
 from __future__ import annotations
 
 import random
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 MINUTE_MS = 60_000
@@ -261,7 +263,7 @@ def redate_last_message(chat: dict[str, Any], at_ms: int) -> None:
     """
     old = chat["last_message_time"]
     direction = chat["last_message"]["direction"]
-    other = _other(direction)
+    other = other_direction(direction)
     old_other = chat[f"last_{other}_time"]
     chat["last_message_time"] = at_ms
     chat["last_message"]["time_sent"] = at_ms
@@ -273,6 +275,26 @@ def redate_last_message(chat: dict[str, Any], at_ms: int) -> None:
         old_earliest = old if old_other is None else min(old, old_other)
         earliest = at_ms if other_time is None else min(at_ms, other_time)
         chat["first_message_time"] += earliest - old_earliest
+
+
+def make_ties(chats: list[dict[str, Any]], sizes: Sequence[int], rng: random.Random) -> None:
+    """Give groups of ``sizes`` chats one ``last_message_time`` each, that of a random chat."""
+    times = Counter(chat["last_message_time"] for chat in chats)
+    free = list(range(len(chats)))
+    rng.shuffle(free)
+    for size in sizes:
+        if size < 1 or not free:
+            continue
+        # A time no other chat has, so the group is exactly `size` chats.
+        anchor = free.pop()
+        while times[chats[anchor]["last_message_time"]] > 1 and free:
+            anchor = free.pop()
+        at_ms = chats[anchor]["last_message_time"]
+        for _ in range(min(size - 1, len(free))):
+            chat = chats[free.pop()]
+            times[chat["last_message_time"]] -= 1
+            redate_last_message(chat, at_ms)
+            times[at_ms] += 1
 
 
 def _last_message(
@@ -287,5 +309,6 @@ def _last_message(
     }
 
 
-def _other(direction: str) -> str:
+def other_direction(direction: str) -> str:
+    """``"outbound"`` for ``"inbound"`` and the reverse."""
     return "outbound" if direction == "inbound" else "inbound"

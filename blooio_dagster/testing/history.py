@@ -22,10 +22,11 @@ sharing one millisecond.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from typing import Any
 
-from blooio_dagster.testing.data import TEXTS
+from blooio_dagster.testing.data import TEXTS, other_direction
 
 #: The organization's own numbers, one per chat as ``internal_id``.
 ORG_NUMBERS = ("+18885550100", "+18885550101", "+18885550102")
@@ -69,7 +70,7 @@ def generate_history(
             style, rng, last["message_id"], last["direction"], last_time, last["text"], clock
         )
     ]
-    other = _other(last["direction"])
+    other = other_direction(last["direction"])
     other_time = chat[f"last_{other}_time"]
     if other_time is not None:
         messages.append(
@@ -128,6 +129,25 @@ def live_message(
         message["status"] = rng.choice(("pending", "queued", "sent"))
         message["time_delivered"] = None
     return message
+
+
+def queued_messages(chat_id: str, count: int) -> list[dict[str, Any]]:
+    """``count`` outbound messages of ``chat_id`` queued to send, without a ``time_sent`` yet."""
+    tag = hashlib.sha256(chat_id.encode()).hexdigest()[:12]
+    return [
+        {
+            "message_id": f"msg_queued{tag}{index:03d}",
+            "direction": "outbound",
+            "text": None,
+            "time_sent": None,
+            "time_delivered": None,
+            "status": "queued",
+            "protocol": "imessage",
+            "attachments": [],
+            "reactions": [],
+        }
+        for index in range(count)
+    ]
 
 
 def chat_fields(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -244,7 +264,3 @@ def new_message_id(rng: random.Random) -> str:
 
 def _text(rng: random.Random) -> str | None:
     return None if rng.random() < 0.05 else rng.choice(TEXTS)
-
-
-def _other(direction: str) -> str:
-    return "outbound" if direction == "inbound" else "inbound"
