@@ -19,8 +19,8 @@ import pandas as pd
 from msgspec import UNSET, UnsetType
 
 from blooio_dagster.api.errors import BlooioResponseError
-from blooio_dagster.api.records import ChatList, record_columns
 from blooio_dagster.api.redaction import chat_ref
+from blooio_dagster.api.wire.records import ChatList, record_columns
 from blooio_dagster.tables._gc import collector_paused
 
 STRING = "string"
