@@ -1,63 +1,44 @@
-"""``BlooioClient``: an authenticated httpx client for Blooio's V2 API, with complete paging.
+"""``BlooioClient``: Blooio's V2 API endpoints, with complete chat and message reads.
 
-All HTTP goes through :meth:`BlooioClient._get`, which paces, retries and turns every failure
-into one of the errors in :mod:`blooio_dagster.api.errors`. Paging logic lives in
-:mod:`blooio_dagster.crawl.chats`; this module only fetches and validates pages for it.
+Each endpoint checks its arguments, sends its request through the client's one
+:class:`~blooio_dagster.api.transport.Transport` (which paces, retries and turns every failure
+into one of the errors in :mod:`blooio_dagster.api.errors`), and checks the answer's shape
+(:mod:`blooio_dagster.api.wire`). Paging lives in :mod:`blooio_dagster.crawl.chats` and
+:mod:`blooio_dagster.crawl.messages`; this module gives them their pages.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import math
 import statistics
-import threading
-import time
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from itertools import repeat
 from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
-from blooio_dagster._version import __version__
 from blooio_dagster.api.errors import (
-    BlooioAuthError,
     BlooioConfigError,
-    BlooioConnectionError,
     BlooioError,
-    BlooioRateLimitError,
     BlooioRequestError,
     BlooioResponseError,
-    BlooioServerError,
 )
-from blooio_dagster.api.http import (
-    MAX_BODY_BYTES,
-    BodyTooLarge,
-    DeadlineTransport,
-    attempt_deadline,
-    body_cap,
-    checked_pagination,
-    describe_unexpected_status,
-    environment_proxy,
-    read_body,
+from blooio_dagster.api.transport import RetryCounter, Transport
+from blooio_dagster.api.wire.chats import (
+    PageAnswer,
+    Sort,
+    check_sort,
+    checked_chat,
+    checked_chats_page,
+    page_answer,
 )
-from blooio_dagster.api.pacing import RequestPacer
-from blooio_dagster.api.records import ChatList, Pagination, RecordPage, decode_chats_page
-from blooio_dagster.api.redaction import REDACTED, hide_in_logs, redact, show_in_logs
-from blooio_dagster.api.retry import (
-    backoff_seconds,
-    is_retryable_exception,
-    is_retryable_status,
-    retry_after_seconds,
-)
-from blooio_dagster.api.wording import counted, every_attempt
+from blooio_dagster.api.wire.records import ChatList, decode_chats_page
+from blooio_dagster.api.wording import every_attempt
 from blooio_dagster.crawl.chats import ChatCrawler, CrawlProgress
 from blooio_dagster.crawl.messages import (
     MESSAGES_PATH,
@@ -79,7 +60,6 @@ from blooio_dagster.crawl.messages import (
     parse_messages_page,
     read_chat,
 )
-from blooio_dagster.crawl.pages import PageAnswer
 
 logger = logging.getLogger("blooio_dagster")
 
@@ -87,10 +67,6 @@ DEFAULT_BASE_URL = "https://backend.blooio.com/v2/api"
 #: The default cap on requests in flight; the adaptive limit stays below it.
 DEFAULT_MAX_CONCURRENCY = 32
 MAX_PAGE_SIZE = 200
-SORTS = ("recent", "oldest")
-Sort = Literal["recent", "oldest"]
-
-USER_AGENT = f"blooio-dagster/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -100,7 +76,7 @@ class ChatCrawlResult:
     Attributes:
         chats: every chat, newest first (or oldest first for ``sort="oldest"``), read as
             dicts; held as compact records, so
-            :func:`~blooio_dagster.tables.frames.chats_to_frame` converts them without dicts.
+            :func:`~blooio_dagster.tables.chats.chats_to_frame` converts them without dicts.
         verified: whether every chat is accounted for (always true unless ``max_missing``
             let a shortfall through).
         expected_total: chats the API says exist (in the ``active_since`` window); ``None``
@@ -134,16 +110,6 @@ class ChatCrawlResult:
     elapsed_seconds: float
     server_time: datetime | None = None
     server_clocks: tuple[datetime, ...] = ()
-
-
-class _RetryCounter:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def add(self) -> None:
-        with self._lock:
-            self.count += 1
 
 
 def to_epoch_ms(moment: datetime | int, name: str = "active_since") -> int:
@@ -352,38 +318,24 @@ class BlooioClient:
             max_concurrency=max_concurrency,
             requests_per_second=requests_per_second,
         )
-        self._api_key = _validate_api_key(api_key)
+        api_key = _validate_api_key(api_key)
         self.base_url = base_url
-        self._loopback = _is_loopback(httpx.URL(base_url).host)
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.page_size = page_size
         self.max_concurrency = max_concurrency
         self.requests_per_second = requests_per_second
-        self._pacer = RequestPacer(max_concurrency, requests_per_second)
-        # Kept out of httpx's and httpcore's logs until close() (or garbage collection).
-        hide_in_logs(self._api_key)
-        self._show_key_in_logs = weakref.finalize(self, show_in_logs, self._api_key)
-        limits = httpx.Limits(
-            max_connections=max_concurrency, max_keepalive_connections=max_concurrency
-        )
-        if transport is None:
-            # Given explicitly, so that httpx adds no proxies of its own from the
-            # environment: plain http (loopback only) never goes through one, https keeps
-            # the one HTTPS_PROXY/ALL_PROXY set (unless NO_PROXY names the host).
-            transport = DeadlineTransport(limits=limits, proxy=environment_proxy(base_url))
-        self._http = httpx.Client(
+        self._transport = Transport(
+            api_key,
             base_url=base_url,
-            headers={
-                "Authorization": f"Bearer {self._api_key}",
-                "Accept": "application/json",
-                "User-Agent": USER_AGENT,
-            },
+            loopback=_is_loopback(httpx.URL(base_url).host),
             timeout=self.timeout,
-            limits=limits,
+            max_retries=max_retries,
+            max_concurrency=max_concurrency,
+            requests_per_second=requests_per_second,
             transport=transport,
-            trust_env=False,
         )
+        self._pacer = self._transport.pacer
 
     def __repr__(self) -> str:
         return (
@@ -405,10 +357,7 @@ class BlooioClient:
 
     def close(self) -> None:
         """Close the connection pool. The client cannot be used afterwards."""
-        try:
-            self._http.close()
-        finally:
-            self._show_key_in_logs()
+        self._transport.close()
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -442,10 +391,7 @@ class BlooioClient:
         if not isinstance(chat_id, str) or not chat_id:
             raise BlooioConfigError(f"chat_id must be a non-empty string, got {chat_id!r}.")
         path = f"/chats/{quote(chat_id, safe='')}"
-        payload = self._get(path, {}, retries=None)
-        if not isinstance(payload, dict):
-            raise BlooioResponseError("expected a JSON object", path)
-        return payload
+        return checked_chat(self._transport.get(path, {}, retries=None)[0], path)
 
     def crawl_chats(
         self,
@@ -461,7 +407,7 @@ class BlooioClient:
         ``on_progress`` is called after every page (from worker threads) with a
         :class:`~blooio_dagster.crawl.chats.CrawlProgress`.
         """
-        _check_sort(sort)
+        check_sort(sort)
         if q is not None and not isinstance(q, str):
             raise BlooioConfigError(f"q must be a string or None, got {q!r}.")
         if isinstance(max_missing, bool) or not isinstance(max_missing, int) or max_missing < 0:
@@ -470,7 +416,7 @@ class BlooioClient:
                 f"got {max_missing!r}."
             )
         since_ms = None if active_since is None else to_epoch_ms(active_since)
-        retries = _RetryCounter()
+        retries = RetryCounter()
         clocks: list[int] = []
 
         def fetch(offset: int, limit: int) -> PageAnswer:
@@ -569,10 +515,7 @@ class BlooioClient:
         (see :class:`BlooioResponseError`); unknown fields are kept.
         """
         check_chat_id(chat_id)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise BlooioConfigError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit!r}.")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise BlooioConfigError(f"offset must be a whole number >= 0, got {offset!r}.")
+        _check_page_request(limit, offset)
         if sort not in ("asc", "desc"):
             raise BlooioConfigError(f"sort must be 'asc' or 'desc', got {sort!r}.")
         params: dict[str, str | int] = {"limit": limit, "offset": offset, "sort": sort}
@@ -614,7 +557,7 @@ class BlooioClient:
         direction = check_direction(direction)
         since_ms, until_ms = self._message_window(since, until)
         read = read_chat(
-            self._messages_fetcher(_RetryCounter()),
+            self._messages_fetcher(RetryCounter()),
             chat_id,
             since=since_ms,
             until=until_ms,
@@ -669,7 +612,7 @@ class BlooioClient:
             )
         if on_progress is not None and not callable(on_progress):
             raise BlooioConfigError(f"on_progress must be callable or None, got {on_progress!r}.")
-        retries = _RetryCounter()
+        retries = RetryCounter()
         return fetch_chats(
             self._messages_fetcher(retries),
             ids,
@@ -691,7 +634,7 @@ class BlooioClient:
         check_window(since_ms, until_ms)
         return since_ms, until_ms
 
-    def _messages_fetcher(self, retries: _RetryCounter) -> FetchMessages:
+    def _messages_fetcher(self, retries: RetryCounter) -> FetchMessages:
         def fetch(chat_id: str, window: MessagesWindow) -> MessagesPage:
             params = window.params()
             return parse_messages_page(self._checked_messages_answer(chat_id, params, retries))
@@ -699,7 +642,7 @@ class BlooioClient:
         return fetch
 
     def _checked_messages_answer(
-        self, chat_id: str, params: dict[str, str | int], retries: _RetryCounter | None
+        self, chat_id: str, params: dict[str, str | int], retries: RetryCounter | None
     ) -> Any:
         """A messages page's decoded JSON, read again while it answers another request.
 
@@ -707,41 +650,31 @@ class BlooioClient:
         retried like a 5xx; a page of another chat or offset still there on the last attempt
         raises :class:`BlooioResponseError` (naming the chat only by :func:`chat_ref`), never
         to be stored as this chat's (see :func:`~blooio_dagster.crawl.messages.misanswered`).
+        Errors carry the chat id only as an attribute, never in their text.
         """
-        attempts = self.max_retries + 1
-        for attempt in range(1, attempts + 1):
-            payload = self._messages_answer(chat_id, params, retries)
-            mismatch = misanswered(payload, chat_id, params)
-            if mismatch is None:
-                return payload
-            problem, fatal = mismatch
-            if attempt == attempts:
-                if not fatal:
-                    return payload  # the reader names what is wrong with it
-                error = BlooioResponseError(
-                    f"{problem} on {every_attempt(attempts)} for {chat_ref(chat_id)}; a cache or "
-                    "proxy between here and Blooio seems to serve other requests' answers",
-                    MESSAGES_PATH,
-                )
-                raise hide_chat_id(error, chat_id)
-            if retries is not None:
-                retries.add()
-            wait = backoff_seconds(attempt)
-            logger.warning(
-                "Blooio: %s for GET %s; retrying in %.2fs (attempt %d of %d).",
-                problem,
-                MESSAGES_PATH,
-                wait,
-                attempt + 1,
-                attempts,
-            )
-            time.sleep(wait)
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _chat_exists(self, chat_id: str, retries: _RetryCounter) -> bool:
+        def give_up(problem: str, attempts: int) -> BlooioError:
+            return BlooioResponseError(
+                f"{problem} on {every_attempt(attempts)} for {chat_ref(chat_id)}; a cache or "
+                "proxy between here and Blooio seems to serve other requests' answers",
+                MESSAGES_PATH,
+            )
+
+        try:
+            return self._transport.get_matching(
+                f"/chats/{quote(chat_id, safe='')}/messages",
+                params,
+                retries=retries,
+                mismatch=lambda payload: misanswered(payload, chat_id, params),
+                give_up=give_up,
+            )
+        except BlooioError as exc:
+            raise hide_chat_id(exc, chat_id) from None
+
+    def _chat_exists(self, chat_id: str, retries: RetryCounter) -> bool:
         """Whether ``GET /chats/{chat_id}`` finds the chat (False on 404); errors hide the id."""
         try:
-            self._get(f"/chats/{quote(chat_id, safe='')}", {}, retries=retries)
+            self._transport.get(f"/chats/{quote(chat_id, safe='')}", {}, retries=retries)
         except BlooioRequestError as exc:
             if exc.status_code == 404:
                 return False
@@ -750,17 +683,7 @@ class BlooioClient:
             raise hide_chat_id(exc, chat_id) from None
         return True
 
-    def _messages_answer(
-        self, chat_id: str, params: dict[str, str | int], retries: _RetryCounter | None
-    ) -> Any:
-        """A messages page's decoded JSON; errors (raised as :meth:`_get` raises them) carry
-        the chat id only as an attribute, never in their text."""
-        try:
-            return self._get(f"/chats/{quote(chat_id, safe='')}/messages", params, retries=retries)
-        except BlooioError as exc:
-            raise hide_chat_id(exc, chat_id) from None
-
-    # -- plumbing --------------------------------------------------------------------------
+    # -- chat-list pages -------------------------------------------------------------------
 
     def _chats_page(
         self,
@@ -769,420 +692,34 @@ class BlooioClient:
         offset: int,
         q: str | None,
         sort: str,
-        retries: _RetryCounter | None,
+        retries: RetryCounter | None,
     ) -> tuple[dict[str, Any], int | None]:
         """One checked ``GET /chats`` page, and the server's clock (epoch ms) when it answered."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise BlooioConfigError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit!r}.")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise BlooioConfigError(f"offset must be a whole number >= 0, got {offset!r}.")
-        _check_sort(sort)
+        _check_page_request(limit, offset)
+        check_sort(sort)
         params: dict[str, str | int] = {"limit": limit, "offset": offset, "sort": sort}
         if q is not None:
             params["q"] = q
-        payload, headers = self._get_answer("/chats", params, retries=retries, offset=offset)
-        _check_chats_page(payload, offset)
-        _check_row_count(len(payload["chats"]), limit, offset)
-        return payload, _server_time(headers)
+        payload, server_time = self._transport.get("/chats", params, retries=retries, offset=offset)
+        return checked_chats_page(payload, limit, offset), server_time
 
     def _crawl_page(
-        self, *, limit: int, offset: int, q: str | None, retries: _RetryCounter
+        self, *, limit: int, offset: int, q: str | None, retries: RetryCounter
     ) -> PageAnswer:
         """One ``GET /chats?sort=recent`` page for a crawl, its chats as compact records
-        when they have the documented shape (see :mod:`blooio_dagster.api.records`)."""
+        when they have the documented shape (see :mod:`blooio_dagster.api.wire.records`)."""
         params: dict[str, str | int] = {"limit": limit, "offset": offset, "sort": "recent"}
         if q is not None:
             params["q"] = q
-        page, headers = self._get_answer(
+        page, server_time = self._transport.get(
             "/chats", params, retries=retries, offset=offset, decode=decode_chats_page
         )
-        server_time = _server_time(headers)
-        if not isinstance(page, RecordPage):  # kept as sent, after the usual checks
-            _check_chats_page(page, offset)
-            _check_row_count(len(page["chats"]), limit, offset)
-            pagination = page.get("pagination") or {}
-            total, reported = pagination.get("total"), pagination.get("limit")
-            return PageAnswer(
-                chats=page["chats"],
-                total=total,
-                limit=reported if type(reported) is int else None,
-                server_time=server_time,
-            )
-        _check_row_count(len(page.chats), limit, offset)
-        for index, record in enumerate(page.chats):
-            if not record.id:
-                raise BlooioResponseError(
-                    f"chats[{index}] has no string 'id' (got '')", "/chats", offset
-                )
-        total = reported = None
-        if isinstance(page.pagination, Pagination):
-            total, reported = page.pagination.total, page.pagination.limit
-        if type(total) is not int:
-            total = None
-        elif total < 0:
-            raise BlooioResponseError(
-                f"'pagination.total' must be a whole number >= 0, got {total!r}", "/chats", offset
-            )
-        return PageAnswer(
-            chats=page.chats,
-            total=total,
-            limit=reported if type(reported) is int else None,
-            server_time=server_time,
-        )
-
-    def _get(
-        self,
-        path: str,
-        params: dict[str, str | int],
-        *,
-        retries: _RetryCounter | None,
-        offset: int | None = None,
-        decode: Callable[[bytes], Any] = json.loads,
-    ) -> Any:
-        """GET ``path`` and decode its JSON body; see :meth:`_get_answer`."""
-        return self._get_answer(path, params, retries=retries, offset=offset, decode=decode)[0]
-
-    def _get_answer(
-        self,
-        path: str,
-        params: dict[str, str | int],
-        *,
-        retries: _RetryCounter | None,
-        offset: int | None = None,
-        decode: Callable[[bytes], Any] = json.loads,
-    ) -> tuple[Any, httpx.Headers]:
-        """GET ``path``, with pacing and retries: its decoded JSON and the response headers.
-
-        Raises BlooioError, and only that, never chained to another exception (whose text
-        might quote the key or a malformed response): every message is redacted.
-
-        Only HTTP 200 is success. Each attempt, response head and body, must arrive within
-        ``timeout`` seconds, and the body under :func:`~blooio_dagster.api.http.body_cap` of the
-        ``limit`` asked for. ``decode`` turns the body into the value returned; a
-        ``ValueError`` from it (a body cut off) is retried like a failed request, a body
-        nested too deep to decode is refused.
-        """
-        attempts = self.max_retries + 1
-        shown = _without_chat_id(path)
-        where = f"{shown} (offset {offset})" if offset is not None else shown
-        cap = body_cap(params.get("limit"))
-        for attempt in range(1, attempts + 1):
-            last = attempt == attempts
-            started = time.monotonic()
-            with self._pacer.slot() as sent_at:
-                fetched = self._attempt(path, params, cap)
-                if isinstance(fetched, _Failure) and not fetched.too_large:
-                    self._pacer.record_failure(sent_at)
-            if isinstance(fetched, _Failure):
-                if fetched.too_large:
-                    raise BlooioResponseError(fetched.description, path, offset)
-                # On loopback, a refused connection is a stopped server or a wrong port, which
-                # waiting does not mend: give up after a second try, not after every backoff.
-                refused_here = self._loopback and fetched.refused and attempt >= 2
-                if not fetched.retryable or last or refused_here:
-                    raise fetched.error(attempt, self.base_url, path, offset)
-                failure, wait = fetched.description, backoff_seconds(attempt)
-            else:
-                response, body = fetched
-                logger.debug(
-                    "GET %s -> %s in %.3fs", where, response.status_code, time.monotonic() - started
-                )
-                status = response.status_code
-                if status == 429:
-                    hinted = retry_after_seconds(response.headers)
-                    self._pacer.record_rate_limited(sent_at, hinted)
-                    if last:
-                        raise BlooioRateLimitError(attempts, path)
-                    failure, wait = (
-                        "HTTP 429",
-                        hinted if hinted is not None else backoff_seconds(attempt),
-                    )
-                elif is_retryable_status(status):
-                    self._pacer.record_failure(sent_at)
-                    if last:
-                        raise BlooioServerError(status, attempts, self._api_message(body)[0], path)
-                    hinted = retry_after_seconds(response.headers)
-                    failure = f"HTTP {status}"
-                    wait = hinted if hinted is not None else backoff_seconds(attempt)
-                elif status >= 400:
-                    message, code = self._api_message(body)
-                    if status in (401, 403):
-                        raise BlooioAuthError(status, message)
-                    raise BlooioRequestError(status, message, code, path, base_url=self.base_url)
-                elif status != 200:
-                    # Redirects and other 2xx: never followed, never taken for an empty page.
-                    problem = self._redact(describe_unexpected_status(response))
-                    raise BlooioResponseError(problem, path, offset)
-                else:
-                    self._pacer.record_success(sent_at)
-                    decoded = _decoded(decode, body)
-                    if not isinstance(decoded, _Undecodable):
-                        return decoded, response.headers
-                    if decoded.too_deep:
-                        raise BlooioResponseError(
-                            f"the body nests JSON deeper than can be decoded ({len(body):,} "
-                            "bytes); no Blooio page does",
-                            path,
-                            offset,
-                        )
-                    if last:
-                        raise BlooioResponseError(
-                            f"the body is not valid JSON ({len(body)} bytes; "
-                            f"cut off?) on {every_attempt(attempts)}",
-                            path,
-                            offset,
-                        )
-                    failure, wait = "a body that is not valid JSON", backoff_seconds(attempt)
-            if retries is not None:
-                retries.add()
-            logger.warning(
-                "Blooio: %s for GET %s; retrying in %.2fs (attempt %d of %d).",
-                failure,
-                where,
-                wait,
-                attempt + 1,
-                attempts,
-            )
-            time.sleep(wait)
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _attempt(
-        self, path: str, params: dict[str, str | int], cap: int
-    ) -> tuple[httpx.Response, bytes] | _Failure:
-        """One attempt, its failure returned rather than raised, so that the error made of
-        it is raised outside this ``except`` and carries no exception whose text quotes
-        the key."""
-        try:
-            return self._fetch(path, params, cap)
-        except BodyTooLarge as exc:
-            return _Failure(str(exc), retryable=False, too_large=True)
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-            return _Failure(
-                self._redact(_describe(exc)),
-                retryable=is_retryable_exception(exc),
-                decoding=isinstance(exc, httpx.DecodingError),
-                refused=_refused(exc),
-                hint=self._connection_hint(exc),
-            )
-
-    def _connection_hint(self, exc: Exception) -> str | None:
-        """What to check for a connection that failed this way, or ``None`` for the default."""
-        if isinstance(exc, httpx.TimeoutException):
-            return (
-                f"No answer came within timeout={self.timeout:g}s: check the network, or raise "
-                "timeout if the API is slow."
-            )
-        if not _refused(exc):
-            return None
-        if self._loopback:
-            return (
-                "Nothing is listening there: start the server (the bundled one, python -m "
-                "blooio_dagster.testing, prints the BLOOIO_BASE_URL to export), or fix the "
-                "port in base_url (BLOOIO_BASE_URL)."
-            )
-        return (
-            "The host refused the connection: check the host and port in base_url "
-            "(BLOOIO_BASE_URL), and any firewall in between."
-        )
-
-    def _fetch(
-        self, path: str, params: dict[str, str | int], cap: int = MAX_BODY_BYTES
-    ) -> tuple[httpx.Response, bytes]:
-        """One attempt: the response and its whole body, head and body within ``timeout``
-        seconds (see :class:`~blooio_dagster.api.http.DeadlineTransport`)."""
-        deadline = time.monotonic() + self.timeout
-        try:
-            with attempt_deadline(deadline, self.timeout):
-                with self._http.stream("GET", path, params=params) as response:
-                    body = read_body(response, deadline=deadline, timeout=self.timeout, cap=cap)
-                    return response, body
-        except RuntimeError:
-            if self._http.is_closed:
-                raise _closed_error() from None
-            raise
-
-    def _api_message(self, body: bytes) -> tuple[str | None, str | None]:
-        """The API's ``message`` and ``code`` from an error body, or a short text excerpt."""
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            payload = _NOT_JSON
-        if payload is _NOT_JSON:
-            # Redacted before it is cut, so that no part of a key echoed near the cut is left.
-            excerpt = body[: _EXCERPT_CHARS * 4 + 4 * len(self._api_key)]
-            text = self._redact(excerpt.decode("utf-8", errors="replace").strip())
-            end = _EXCERPT_CHARS
-            marker = text.find(REDACTED, max(0, end - len(REDACTED) + 1))
-            if 0 <= marker < end:  # cut after the marker, not inside it
-                end = marker + len(REDACTED)
-            return (text[:end].strip() or None), None
-        if not isinstance(payload, dict):
-            return None, None
-        message, code = payload.get("message"), payload.get("code")
-        return (
-            self._redact(str(message)) if message is not None else None,
-            self._redact(str(code)) if code is not None else None,
-        )
-
-    def _redact(self, text: str) -> str:
-        # A misbehaving proxy may echo request headers into a body or an error we quote.
-        return redact(text, self._api_key)
+        return page_answer(page, limit, offset, server_time)
 
 
-#: How much of an error body that is not JSON an error quotes.
-_EXCERPT_CHARS = 200
-_NOT_JSON = object()
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """An attempt that failed before a status could be read, described (redacted)."""
-
-    description: str
-    retryable: bool
-    too_large: bool = False
-    decoding: bool = False
-    #: The host refused the connection: nothing listens at the address.
-    refused: bool = False
-    #: What to check, for a connection that failed (see ``BlooioClient._connection_hint``).
-    hint: str | None = None
-
-    def error(self, attempts: int, base_url: str, path: str, offset: int | None) -> BlooioError:
-        if self.decoding:
-            return BlooioResponseError(
-                f"the body does not decode as its headers declare ({self.description}) on "
-                f"{counted(attempts, 'attempt')}",
-                path,
-                offset,
-            )
-        return BlooioConnectionError(attempts, base_url, self.description, self.hint)
-
-
-def _refused(exc: BaseException) -> bool:
-    """Whether a connection failed because the host refused it (nothing listening)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-@dataclass(frozen=True)
-class _Undecodable:
-    too_deep: bool
-
-
-def _decoded(decode: Callable[[bytes], Any], body: bytes) -> Any:
-    """``decode(body)``, or why it could not be decoded (returned, not raised: an error
-    raised in an ``except`` would carry the decoder's exception along)."""
-    try:
-        return decode(body)
-    except ValueError:
-        return _Undecodable(too_deep=False)
-    except RecursionError:
-        return _Undecodable(too_deep=True)
-
-
-def _describe(exc: Exception) -> str:
-    detail = str(exc)
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-
-
-def _closed_error() -> BlooioError:
-    return BlooioError(
-        "This BlooioClient is closed (its with block ended, or close() was called) and sends "
-        "no more requests. Create a new client, for example in a new "
-        "`with BlooioClient(...) as client:` block or from BlooioResource.get_client()."
-    )
-
-
-def _without_chat_id(path: str) -> str:
-    """``path`` with a chat id (a customer's number or email) replaced, for logs."""
-    head, sep, rest = path.partition("/chats/")
-    if not sep or not rest:
-        return path
-    _, slash, tail = rest.partition("/")
-    return f"{head}/chats/{{chat_id}}{slash}{tail}"
-
-
-def _server_time(headers: httpx.Headers) -> int | None:
-    """The server's clock from the ``Date`` header (epoch ms, to the second), if it sent one."""
-    raw = headers.get("date")
-    if not raw:
-        return None
-    try:
-        moment = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return None if moment.tzinfo is None else int(moment.timestamp() * 1000)
-
-
-def _check_sort(sort: object) -> None:
-    if sort not in SORTS:
-        raise BlooioConfigError(f"sort must be 'recent' or 'oldest', got {sort!r}.")
-
-
-def _check_chats_page(payload: Any, offset: int) -> None:
-    """Raise BlooioResponseError unless ``payload`` is a documented ``GET /chats`` page.
-
-    The common case is checked with C-level passes (``map`` and ``set``); only a page that
-    fails them is walked chat by chat, to name the first bad one.
-    """
-
-    def bad(problem: str) -> BlooioResponseError:
-        return BlooioResponseError(problem, "/chats", offset)
-
-    if not isinstance(payload, dict):
-        raise bad(f"expected a JSON object, got {type(payload).__name__}")
-    chats = payload.get("chats")
-    if not isinstance(chats, list):
-        raise bad(f"'chats' must be a list, got {type(chats).__name__}")
-    if chats and (
-        set(map(type, chats)) != {dict}
-        or set(map(type, ids := list(map(dict.get, chats, repeat("id"))))) != {str}
-        or "" in ids
-        or not set(map(type, map(dict.get, chats, repeat("last_message_time")))) <= _WHOLE_OR_NULL
-    ):
-        _raise_for_first_bad_chat(chats, bad)
-    checked_pagination(payload, bad)
-
-
-_WHOLE_OR_NULL = {int, type(None)}
-
-
-def _raise_for_first_bad_chat(chats: list[Any], bad: Callable[[str], BlooioResponseError]) -> None:
-    for index, chat in enumerate(chats):
-        if not isinstance(chat, dict):
-            raise bad(f"chats[{index}] must be an object, got {type(chat).__name__}")
-        chat_id = chat.get("id")
-        if not isinstance(chat_id, str) or not chat_id:
-            got = repr(chat_id) if chat_id in (None, "") else f"a {type(chat_id).__name__}"
-            raise bad(f"chats[{index}] has no string 'id' (got {got})")
-        moment = chat.get("last_message_time")
-        if type(moment) not in _WHOLE_OR_NULL:
-            # The chat is named by its position only: its id is a customer's number or email.
-            raise bad(
-                f"chats[{index}] has last_message_time {_shape(moment)}; "
-                "expected epoch milliseconds"
-            )
-
-
-def _shape(value: Any) -> str:
-    """A value for an error: numbers and literals as they are, anything else by its type
-    (text may be a customer's name or number)."""
-    if value is None or isinstance(value, bool | int | float):
-        return repr(value)
-    return f"a {type(value).__name__}"
-
-
-def _check_row_count(rows: int, limit: int, offset: int) -> None:
-    """Refuse a page with more rows than ``limit`` asked for: no honest API sends one, and
-    reading on would hold all of them in memory."""
-    if rows > limit:
-        raise BlooioResponseError(
-            f"the page has {counted(rows, 'chat')} where limit={limit} asked for at most "
-            f"{counted(limit, 'chat')}; a page larger than asked for is refused",
-            "/chats",
-            offset,
-        )
+def _check_page_request(limit: object, offset: object) -> None:
+    """Refuse a page request no page could answer: ``limit`` 1 to 200, ``offset`` >= 0."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise BlooioConfigError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit!r}.")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise BlooioConfigError(f"offset must be a whole number >= 0, got {offset!r}.")

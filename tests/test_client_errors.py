@@ -250,7 +250,7 @@ def test_server_asked_waits_are_slept(
     monkeypatch: pytest.MonkeyPatch, headers: dict[str, str], expected: float
 ) -> None:
     slept: list[float] = []
-    monkeypatch.setattr("blooio_dagster.client.time.sleep", slept.append)
+    monkeypatch.setattr("blooio_dagster.api.transport.time.sleep", slept.append)
     answers = iter([httpx.Response(503, headers=headers), httpx.Response(200, json=page([]))])
 
     with mock_client(lambda request: next(answers)) as client:

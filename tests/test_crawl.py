@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from blooio_dagster.api.errors import BlooioIncompleteError
+from blooio_dagster.api.wire.chats import PageAnswer
 from blooio_dagster.crawl.chats import ChatCrawler, CrawlProgress
-from blooio_dagster.crawl.pages import PageAnswer
 
 Fetch = Callable[[int, int], PageAnswer]
 

@@ -19,8 +19,8 @@ from blooio_dagster import (
     response_lag_frame,
     response_summary_frame,
 )
-from blooio_dagster.api.records import ChatList, RecordPage, decode_chats_page
 from blooio_dagster.api.redaction import chat_ref
+from blooio_dagster.api.wire.records import ChatList, RecordPage, decode_chats_page
 from blooio_dagster.api.wire.values import chat_reference
 from blooio_dagster.tables.catalogue import (
     CURRENT_CHAT_COLUMNS,

@@ -1,28 +1,11 @@
 """How many requests one client keeps in flight: an adaptive limit, as in Netflix's
 concurrency-limits (AIMD, with a latency gradient as the early signal).
 
-A server has a capacity nobody publishes. Below it, more requests in flight mean more
-throughput at the same latency; past it, requests queue (latency rises) and then get refused
-(429, 5xx, timeouts). So the limit:
-
-- starts polite (:data:`INITIAL_LIMIT`) and, while answers come back as fast as the fastest
-  recent ones and the limit is in use, grows by :data:`SLOW_START_GROWTH` per answer: half
-  as much again every round trip, like TCP's slow start but gentler, so that it overshoots a
-  rate limit's burst allowance by less; after the first sign of trouble, by one per round
-  trip;
-- shrinks to :data:`LATENCY_DECREASE` of itself when the smoothed latency exceeds
-  :data:`LATENCY_TOLERANCE` times the baseline (the lowest latency of the recent samples),
-  and by more than jitter (:data:`LATENCY_MARGIN_SECONDS`): requests started queueing;
-- halves on a 429 and shrinks to :data:`ERROR_DECREASE` of itself on a 5xx, 408 or timeout.
-
-Requests already in flight when the limit last shrank answer from the old, overloaded state,
-so only a request sent after that moment can shrink it by a factor again: a burst of errors
-or of queueing is one signal. A 429 is different: the server counted and refused that very
-request, so each further 429 of a burst takes one more request off the limit. A client that
-overshot a rate limit's burst allowance (32 in flight where 20 tokens were left) thus comes
-down to what was let through at once, instead of halving round after round while every
-round draws a dozen more 429s. The limit never exceeds the user's ``max_concurrency`` nor
-drops below 1.
+The limit starts at :data:`INITIAL_LIMIT` and grows while answers come back as fast as the
+fastest recent ones; it shrinks when latency rises past :data:`LATENCY_TOLERANCE` times the
+baseline, halves on a 429 and shrinks on a 5xx, 408 or timeout, once per burst (each further
+429 of a burst takes one more request off). It stays between 1 and ``max_concurrency``.
+Why: docs/design.md, section "The send loop: retries, pacing, concurrency, redaction".
 """
 
 from __future__ import annotations

@@ -1,19 +1,18 @@
-"""Reading one HTTP response for :class:`~blooio_dagster.client.BlooioClient`.
+"""Reading one HTTP response within a deadline and under a size cap, for the send loop.
 
-httpx's ``timeout`` bounds each socket read, not a whole response: a server that sends one
-byte (or one header line) just inside every read timeout can hold a request open forever, and
-nothing bounds how much it sends. :class:`DeadlineTransport` bounds every connect, read and
-write of an attempt, its response head included, by the attempt's :func:`attempt_deadline`;
-:func:`read_body` reads a streamed body within that deadline and under a size cap.
-:func:`describe_unexpected_status` words the answers that are neither success nor an API
-error (redirects and 2xx other than 200).
+:class:`DeadlineTransport` bounds every connect, read and write of an attempt, its response
+head included, by the attempt's :func:`attempt_deadline`; :func:`read_body` reads a streamed
+body within that deadline and under :func:`body_cap`. :func:`describe_unexpected_status` words
+the answers that are neither success nor an API error (redirects and 2xx other than 200), and
+:func:`environment_proxy` finds the proxy an ``https`` base URL goes through.
+Why: docs/design.md, section "The send loop: retries, pacing, concurrency, redaction".
 """
 
 from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -133,23 +132,6 @@ def _redirect_target(response: httpx.Response) -> str:
         return f"to another path on {response.request.url.host}"
     scheme = f"{parts.scheme}://" if parts.scheme else "//"
     return f"to host {scheme}{host}{f':{port}' if port else ''}"
-
-
-def checked_pagination(
-    payload: dict[str, Any], bad: Callable[[str], Exception]
-) -> tuple[dict[str, Any], int | None]:
-    """A list response's ``pagination`` object and its ``total``, both checked.
-
-    Raises what ``bad`` makes of the problem when ``pagination`` is not an object or
-    ``total`` is neither absent nor a whole number >= 0.
-    """
-    pagination = payload.get("pagination", {})
-    if not isinstance(pagination, dict):
-        raise bad(f"'pagination' must be an object, got {type(pagination).__name__}")
-    total = pagination.get("total")
-    if total is not None and (type(total) is not int or total < 0):
-        raise bad(f"'pagination.total' must be a whole number >= 0, got {total!r}")
-    return pagination, total
 
 
 # -- a deadline for the whole attempt ---------------------------------------------------------

@@ -1,24 +1,12 @@
 """How fast one client may talk to Blooio: requests in flight and requests per second.
 
-Blooio publishes no rate limit, so the pacer learns it from 429s. Every attempt of every
-request passes through :meth:`RequestPacer.slot`, which waits for a free concurrency slot,
-for the end of any ``Retry-After`` pause and for the next send time the rate allows.
-
-Requests in flight follow an adaptive limit (:mod:`blooio_dagster.api.concurrency`): polite at
-first, growing while latency stays flat, shrinking on queueing, 429s, 5xx and timeouts, never
-above ``max_concurrency``.
-
-The rate rule. Every 429 pauses all new sends for its ``Retry-After`` (a burst of 429s to
-requests already in flight when the pacer last backed off is one signal). The rate changes
-only on evidence: the successes from the end of one
-429's pause to the next 429, at least :data:`MIN_EVIDENCE_SUCCESSES` of them, over
-:data:`MIN_EVIDENCE_SECONDS` or across another 429. Such a span covers whole windows or
-refills of the server's limiter, so the successes per second over it (or between its first
-and last success, if lower) are what the server allows; the new rate is the lower of
-:data:`RATE_DECREASE` times the current rate and that measure over :data:`RATE_DECREASE`.
-Without evidence (a 429 to the first requests, or again right after a pause) the rate stays
-as it is. A learned rate that holds requests back regains what the 429 took in :data:`RATE_RECOVERY_SECONDS`, slowly and
-then faster, and is forgotten once it has doubled (:data:`RATE_RELEASE_FACTOR`) without a 429.
+Every attempt of every request passes through :meth:`RequestPacer.slot`, which waits for a
+free concurrency slot (an adaptive limit, :mod:`blooio_dagster.api.concurrency`), for the end
+of any ``Retry-After`` pause and for the next send time the rate allows. Blooio publishes no
+rate limit, so the pacer learns one from 429s, only on evidence (enough successes between two
+429s), and lets a learned rate grow back and go; never above the user's ceilings.
+Why, and the rate rule in full: docs/design.md, section "The send loop: retries, pacing,
+concurrency, redaction".
 """
 
 from __future__ import annotations

@@ -1,19 +1,11 @@
 """Keeping API keys and chat ids out of what this package, httpx and httpcore log.
 
-At DEBUG, httpcore logs every response's headers (``receive_response_headers.complete
-return_value=(..., [(b'Header', b'value'), ...])``), so a proxy that echoes ``Authorization``
-into a response header would put the key in the logs; an exception's text (a malformed header
-line, say) may quote it too. While a client holding a key is open, :func:`hide_in_logs` has a
-filter replace the key with ``[redacted]`` in every record of those loggers and of the
-``blooio_dagster`` logger, before any handler sees it. Any run of 8 or more characters of the
-key counts as the key, so a key cut off in a quoted excerpt is hidden as well.
-
-httpx logs each request's URL at INFO, and a chat's messages live under
-``/chats/{chat_id}``: a customer's number or email. The filter replaces such ids (and the
-search term ``q``) with :func:`chat_ref`, the same short hash errors use.
-
-A filter on a logger sees only the records logged through that very logger, not those its
-children propagate to it, so the filter is attached to each logger httpx and httpcore use.
+While a client holding a key is open, :func:`hide_in_logs` has a filter replace the key (any
+run of 8 or more of its characters) with ``[redacted]`` in every record of the package's,
+httpx's and httpcore's loggers, before any handler sees it, and chat ids (and the search term
+``q``) in logged URLs with :func:`chat_ref`. :func:`redact` and :func:`redact_held` hide keys
+in the text of errors.
+Why: docs/design.md, section "The send loop: retries, pacing, concurrency, redaction".
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """When to retry a Blooio request, and how long to wait before the next attempt.
 
-Kept in one place so the rule is easy to audit: connection errors, timeouts, protocol errors,
-bodies cut off or not decodable, 408, 429 and 5xx are transient; every other 4xx is the
-caller's mistake and is never retried.
+Connection errors, timeouts, protocol errors, bodies cut off or not decodable, 408, 429 and
+5xx are transient; every other 4xx is the caller's mistake and is never retried. Waits grow
+exponentially with jitter, or follow the server's ``Retry-After``.
+Why: docs/design.md, section "The send loop: retries, pacing, concurrency, redaction".
 """
 
 from __future__ import annotations

@@ -45,8 +45,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blooio_dagster.api.errors import BlooioIncompleteError
-from blooio_dagster.api.records import field_values, time_of
 from blooio_dagster.api.retry import backoff_seconds
+from blooio_dagster.api.wire.chats import PageAnswer
+from blooio_dagster.api.wire.records import field_values, time_of
 from blooio_dagster.api.wording import counted
 from blooio_dagster.crawl.frontier import Frontier
 from blooio_dagster.crawl.pages import (
@@ -55,7 +56,6 @@ from blooio_dagster.crawl.pages import (
     TOP_KEY,
     ChatPage,
     NewestChats,
-    PageAnswer,
     SortKeys,
     is_timed,
 )
@@ -235,7 +235,7 @@ class ChatCrawler:
 
     def crawl(self, active_since: int | None = None) -> list[Any]:
         """Every chat (timed at or after ``active_since`` ms, if given), newest first, as the
-        records ``fetch`` gave (dicts or :class:`~blooio_dagster.api.records.ChatRecord`)."""
+        records ``fetch`` gave (dicts or :class:`~blooio_dagster.api.wire.records.ChatRecord`)."""
         self._started = time.monotonic()
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="blooio-page") as pool:
             self._pool = pool

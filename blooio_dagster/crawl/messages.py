@@ -73,8 +73,8 @@ from blooio_dagster.api.errors import (
     BlooioRequestError,
     BlooioResponseError,
 )
-from blooio_dagster.api.http import checked_pagination
 from blooio_dagster.api.retry import backoff_seconds
+from blooio_dagster.api.wire.chats import checked_pagination
 from blooio_dagster.api.wording import counted
 
 logger = logging.getLogger("blooio_dagster")

@@ -12,7 +12,7 @@ completeness out of that fact; this module holds the pieces it reasons about:
 - :class:`ChatPage` is one answered request with its ids and keys and when it was sent and
   answered; the chats themselves go straight to :class:`NewestChats`.
 - :class:`NewestChats` keeps the newest state of every chat read so far, as the compact
-  records of :mod:`blooio_dagster.api.records` (or dicts), and nothing else per page.
+  records of :mod:`blooio_dagster.api.wire.records` (or dicts), and nothing else per page.
 """
 
 from __future__ import annotations
@@ -30,24 +30,6 @@ NULL_LAST_KEY = -(2**62)
 TOP_KEY = 2**63
 #: The highest key a chat with a ``last_message_time`` can have.
 TIMED_TOP_KEY = NULL_FIRST_KEY - 1
-
-
-@dataclass(frozen=True)
-class PageAnswer:
-    """What one ``GET /chats`` request returned, as the crawl needs it.
-
-    Attributes:
-        chats: the chats, in the order the server sent them: dicts, or
-            :class:`~blooio_dagster.api.records.ChatRecord` structs.
-        total: ``pagination.total``, when the server sent a whole number.
-        limit: ``pagination.limit``, the most chats the server says one page holds.
-        server_time: the server's clock when it answered (epoch ms, from the ``Date`` header).
-    """
-
-    chats: Sequence[Any]
-    total: int | None = None
-    limit: int | None = None
-    server_time: int | None = None
 
 
 class SortKeys:

@@ -19,7 +19,7 @@ def collector_paused() -> Iterator[None]:
     Keep such blocks short and free of I/O: objects that do form cycles (an httpx response
     and its stream, for one) are only freed by the collector, so a crawl must not run in
     one. A crawl has no need to: its chats are records the collector does not track
-    (:mod:`blooio_dagster.api.records`).
+    (:mod:`blooio_dagster.api.wire.records`).
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from blooio_dagster.api.errors import BlooioResponseError
-from blooio_dagster.api.records import ChatList, record_columns
+from blooio_dagster.api.wire.records import ChatList, record_columns
 from blooio_dagster.api.wire.values import (
     CHATS_PATH,
     chat_reference,

@@ -1,19 +1,11 @@
 """Chats as compact typed records, decoded straight from a ``GET /chats`` body.
 
-A chat parsed into Python dicts costs about 1.5 KB; a crawl of a million chats would hold
-1.5 GB of them before the DataFrame is even built. So a page whose chats have exactly the
-documented fields and types (the API reference's "Chat") is decoded by msgspec into
-:class:`ChatRecord` structs: slotted, not tracked by the garbage collector, with the repeated
-enum values (``type``, ``direction``) shared rather than copied. The response body and the
-parser's intermediate objects are gone once the page is decoded.
-
-Anything else (a field the reference does not list, a value of another type) makes the page
-fall back to plain dicts, exactly as Blooio sent them, and the usual checks then name what is
-wrong. Either way the chats read as dicts through :class:`ChatList`, and
-:func:`~blooio_dagster.tables.frames.chats_to_frame` turns records into columns without dicts.
-
-Absent and null are kept apart (``UNSET`` versus ``None``), so a record reads back as the
-very dict the API sent.
+A page whose chats have exactly the documented fields and types is decoded by msgspec into
+:class:`ChatRecord` structs; anything else falls back to plain dicts, exactly as Blooio sent
+them, for the shape checks to name what is wrong. Either way the chats read as dicts through
+:class:`ChatList`, and :func:`~blooio_dagster.tables.chats.chats_to_frame` turns records into
+columns without dicts. Absent and null are kept apart (``UNSET`` versus ``None``).
+Why: docs/design.md, section "What a response must look like".
 """
 
 from __future__ import annotations
@@ -126,7 +118,7 @@ class ChatList(Sequence[Chat]):
     """Chats as the API sent them, read as dicts, held as compact records.
 
     Indexing and iterating give dicts (made on access, so keep what you need);
-    :func:`~blooio_dagster.tables.frames.chats_to_frame` reads the records directly. Compares equal
+    :func:`~blooio_dagster.tables.chats.chats_to_frame` reads the records directly. Compares equal
     to any sequence of the same dicts.
     """
 
