@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Number(Generic[T]):
-    """A numeric setting: a whole number (``int``) or any number (``int`` or ``float``).
+    """A numeric setting: a whole number (``int``) or any finite number (``int`` or ``float``).
 
     Attributes:
         name: the client's keyword argument, the resource's field and the component's
@@ -33,8 +33,8 @@ class Number(Generic[T]):
         unit: what the number counts, for messages ("chats per request"); empty for none.
         whole: whether only whole numbers (``int``, not ``bool``) are allowed.
         minimum: the lowest value allowed (or just above it, see ``exclusive_minimum``).
-        maximum: the highest value allowed; ``None`` for no upper bound (which an
-            exclusive minimum needs).
+        maximum: the highest value allowed; ``None`` for no upper bound (the only choice
+            with an exclusive minimum, which ``range`` words as "above 0").
         exclusive_minimum: whether ``minimum`` itself is refused (a timeout of 0 is).
         when_none: what ``None`` means, if it is allowed ("no cap: ..."); ``None`` if not.
         detail: a clause the description ends with, after the range.
