@@ -13,176 +13,111 @@ reads chats does not pay for importing Dagster (and for its teardown at exit).
 
 from __future__ import annotations
 
+import ast
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# The public names, listed once: type checkers read them here, and _exports() reads this block
+# to import each name's module when the name is first used.
 if TYPE_CHECKING:
-    from blooio_dagster._version import __version__
+    from blooio_dagster._version import __version__ as __version__
     from blooio_dagster.api.errors import (
-        BlooioAuthError,
-        BlooioConfigError,
-        BlooioConnectionError,
-        BlooioError,
-        BlooioIncompleteError,
-        BlooioIncompleteMessagesError,
-        BlooioRateLimitError,
-        BlooioRequestError,
-        BlooioResponseError,
-        BlooioServerError,
+        BlooioAuthError as BlooioAuthError,
+        BlooioConfigError as BlooioConfigError,
+        BlooioConnectionError as BlooioConnectionError,
+        BlooioError as BlooioError,
+        BlooioIncompleteError as BlooioIncompleteError,
+        BlooioIncompleteMessagesError as BlooioIncompleteMessagesError,
+        BlooioRateLimitError as BlooioRateLimitError,
+        BlooioRequestError as BlooioRequestError,
+        BlooioResponseError as BlooioResponseError,
+        BlooioServerError as BlooioServerError,
+    )
+    from blooio_dagster.api.settings import (
+        DEFAULT_BASE_URL as DEFAULT_BASE_URL,
     )
     from blooio_dagster.assets import (
-        DEFAULT_REPLY_SLA,
-        BlooioCostlyBackfillWarning,
-        blooio_partitions,
-        build_blooio_assets,
+        DEFAULT_REPLY_SLA as DEFAULT_REPLY_SLA,
+        BlooioCostlyBackfillWarning as BlooioCostlyBackfillWarning,
+        blooio_partitions as blooio_partitions,
+        build_blooio_assets as build_blooio_assets,
     )
     from blooio_dagster.client import (
-        DEFAULT_BASE_URL,
-        BlooioClient,
-        ChatCrawlResult,
+        BlooioClient as BlooioClient,
+        ChatCrawlResult as ChatCrawlResult,
     )
     from blooio_dagster.components import (
-        BlooioComponent,
+        BlooioComponent as BlooioComponent,
     )
     from blooio_dagster.crawl.chats import (
-        CrawlProgress,
+        CrawlProgress as CrawlProgress,
     )
     from blooio_dagster.crawl.messages import (
-        MessagesProgress,
-        MessagesResult,
+        MessagesProgress as MessagesProgress,
+        MessagesResult as MessagesResult,
     )
     from blooio_dagster.resources import (
-        BlooioLiteralKeyWarning,
-        BlooioResource,
+        BlooioLiteralKeyWarning as BlooioLiteralKeyWarning,
+        BlooioResource as BlooioResource,
     )
     from blooio_dagster.schedules import (
-        build_blooio_schedule,
+        build_blooio_schedule as build_blooio_schedule,
     )
     from blooio_dagster.tables.business_hours import (
-        BusinessHours,
+        BusinessHours as BusinessHours,
     )
     from blooio_dagster.tables.catalogue import (
-        CHAT_COLUMNS,
-        CURRENT_CHAT_COLUMNS,
-        MESSAGE_COLUMNS,
-        REPLY_TIME_COLUMNS,
-        RESPONSE_LAG_COLUMNS,
-        RESPONSE_SUMMARY_COLUMNS,
-        Column,
+        CHAT_COLUMNS as CHAT_COLUMNS,
+        CURRENT_CHAT_COLUMNS as CURRENT_CHAT_COLUMNS,
+        MESSAGE_COLUMNS as MESSAGE_COLUMNS,
+        REPLY_TIME_COLUMNS as REPLY_TIME_COLUMNS,
+        RESPONSE_LAG_COLUMNS as RESPONSE_LAG_COLUMNS,
+        RESPONSE_SUMMARY_COLUMNS as RESPONSE_SUMMARY_COLUMNS,
+        Column as Column,
     )
     from blooio_dagster.tables.chats import (
-        chats_to_frame,
+        chats_to_frame as chats_to_frame,
     )
     from blooio_dagster.tables.messages import (
-        messages_to_frame,
+        messages_to_frame as messages_to_frame,
     )
     from blooio_dagster.tables.metrics import (
-        current_chats_frame,
-        response_lag_frame,
-        response_summary_frame,
-        summary_figures,
+        current_chats_frame as current_chats_frame,
+        response_lag_frame as response_lag_frame,
+        response_summary_frame as response_summary_frame,
+        summary_figures as summary_figures,
     )
     from blooio_dagster.tables.reply_times import (
-        reply_times_frame,
-        turns_started_in,
+        reply_times_frame as reply_times_frame,
+        turns_started_in as turns_started_in,
     )
     from blooio_dagster.translator import (
-        BlooioTableProps,
-        DagsterBlooioTranslator,
+        BlooioTableProps as BlooioTableProps,
+        DagsterBlooioTranslator as DagsterBlooioTranslator,
     )
 
-#: Where each public name lives; the module is imported when the name is first used.
-_EXPORTS: dict[str, str] = {
-    "DEFAULT_REPLY_SLA": "blooio_dagster.assets",
-    "BlooioCostlyBackfillWarning": "blooio_dagster.assets",
-    "blooio_partitions": "blooio_dagster.assets",
-    "build_blooio_assets": "blooio_dagster.assets",
-    "BusinessHours": "blooio_dagster.tables.business_hours",
-    "DEFAULT_BASE_URL": "blooio_dagster.client",
-    "BlooioClient": "blooio_dagster.client",
-    "ChatCrawlResult": "blooio_dagster.client",
-    "__version__": "blooio_dagster._version",
-    "BlooioComponent": "blooio_dagster.components",
-    "CrawlProgress": "blooio_dagster.crawl.chats",
-    "BlooioAuthError": "blooio_dagster.api.errors",
-    "BlooioConfigError": "blooio_dagster.api.errors",
-    "BlooioConnectionError": "blooio_dagster.api.errors",
-    "BlooioError": "blooio_dagster.api.errors",
-    "BlooioIncompleteError": "blooio_dagster.api.errors",
-    "BlooioIncompleteMessagesError": "blooio_dagster.api.errors",
-    "BlooioRateLimitError": "blooio_dagster.api.errors",
-    "BlooioRequestError": "blooio_dagster.api.errors",
-    "BlooioResponseError": "blooio_dagster.api.errors",
-    "BlooioServerError": "blooio_dagster.api.errors",
-    "CHAT_COLUMNS": "blooio_dagster.tables.catalogue",
-    "CURRENT_CHAT_COLUMNS": "blooio_dagster.tables.catalogue",
-    "MESSAGE_COLUMNS": "blooio_dagster.tables.catalogue",
-    "REPLY_TIME_COLUMNS": "blooio_dagster.tables.catalogue",
-    "RESPONSE_LAG_COLUMNS": "blooio_dagster.tables.catalogue",
-    "RESPONSE_SUMMARY_COLUMNS": "blooio_dagster.tables.catalogue",
-    "Column": "blooio_dagster.tables.catalogue",
-    "chats_to_frame": "blooio_dagster.tables.chats",
-    "messages_to_frame": "blooio_dagster.tables.messages",
-    "MessagesProgress": "blooio_dagster.crawl.messages",
-    "MessagesResult": "blooio_dagster.crawl.messages",
-    "current_chats_frame": "blooio_dagster.tables.metrics",
-    "response_lag_frame": "blooio_dagster.tables.metrics",
-    "response_summary_frame": "blooio_dagster.tables.metrics",
-    "summary_figures": "blooio_dagster.tables.metrics",
-    "reply_times_frame": "blooio_dagster.tables.reply_times",
-    "turns_started_in": "blooio_dagster.tables.reply_times",
-    "BlooioLiteralKeyWarning": "blooio_dagster.resources",
-    "BlooioResource": "blooio_dagster.resources",
-    "build_blooio_schedule": "blooio_dagster.schedules",
-    "BlooioTableProps": "blooio_dagster.translator",
-    "DagsterBlooioTranslator": "blooio_dagster.translator",
-}
 
-__all__ = [
-    "CHAT_COLUMNS",
-    "CURRENT_CHAT_COLUMNS",
-    "DEFAULT_BASE_URL",
-    "DEFAULT_REPLY_SLA",
-    "MESSAGE_COLUMNS",
-    "REPLY_TIME_COLUMNS",
-    "RESPONSE_LAG_COLUMNS",
-    "RESPONSE_SUMMARY_COLUMNS",
-    "BlooioAuthError",
-    "BlooioClient",
-    "BlooioComponent",
-    "BlooioConfigError",
-    "BlooioConnectionError",
-    "BlooioCostlyBackfillWarning",
-    "BlooioError",
-    "BlooioIncompleteError",
-    "BlooioIncompleteMessagesError",
-    "BlooioLiteralKeyWarning",
-    "BlooioRateLimitError",
-    "BlooioRequestError",
-    "BlooioResource",
-    "BlooioResponseError",
-    "BlooioServerError",
-    "BlooioTableProps",
-    "BusinessHours",
-    "ChatCrawlResult",
-    "Column",
-    "CrawlProgress",
-    "DagsterBlooioTranslator",
-    "MessagesProgress",
-    "MessagesResult",
-    "__version__",
-    "blooio_partitions",
-    "build_blooio_assets",
-    "build_blooio_schedule",
-    "chats_to_frame",
-    "current_chats_frame",
-    "messages_to_frame",
-    "reply_times_frame",
-    "response_lag_frame",
-    "response_summary_frame",
-    "summary_figures",
-    "turns_started_in",
-]
+def _exports() -> dict[str, str]:
+    """Each public name and its module, read from the imports above: the one list of them."""
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    (listing,) = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name)
+        if node.test.id == "TYPE_CHECKING"
+    ]
+    return {
+        alias.name: str(node.module)
+        for node in listing.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+#: Where each public name lives; the module is imported when the name is first used.
+_EXPORTS = _exports()
+__all__ = sorted(_EXPORTS)  # pyright: ignore[reportUnsupportedDunderAll]
 
 
 def __getattr__(name: str) -> Any:

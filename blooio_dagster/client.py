@@ -9,16 +9,14 @@ into one of the errors in :mod:`blooio_dagster.api.errors`), and checks the answ
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import math
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, Self
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -27,6 +25,17 @@ from blooio_dagster.api.errors import (
     BlooioError,
     BlooioRequestError,
     BlooioResponseError,
+)
+from blooio_dagster.api.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    MAX_MISSING,
+    MAX_PAGE_SIZE,
+    MAX_RETRIES,
+    REQUESTS_PER_SECOND,
+    TIMEOUT,
+    check_settings,
+    is_loopback,
 )
 from blooio_dagster.api.transport import RetryCounter, Transport
 from blooio_dagster.api.wire.chats import (
@@ -62,11 +71,6 @@ from blooio_dagster.crawl.messages import (
 )
 
 logger = logging.getLogger("blooio_dagster")
-
-DEFAULT_BASE_URL = "https://backend.blooio.com/v2/api"
-#: The default cap on requests in flight; the adaptive limit stays below it.
-DEFAULT_MAX_CONCURRENCY = 32
-MAX_PAGE_SIZE = 200
 
 
 @dataclass(frozen=True)
@@ -129,146 +133,6 @@ def to_epoch_ms(moment: datetime | int, name: str = "active_since") -> int:
     return int(moment.timestamp() * 1000)
 
 
-def validate_settings(
-    *,
-    base_url: str,
-    timeout: float,
-    max_retries: int,
-    page_size: int,
-    max_concurrency: int,
-    requests_per_second: float | None,
-) -> None:
-    """Refuse settings no request could succeed with; each message names the setting."""
-
-    def whole(name: str, value: object, low: int, high: int | None = None) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise BlooioConfigError(f"{name} must be a whole number, got {value!r}.")
-        if value < low or (high is not None and value > high):
-            allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise BlooioConfigError(f"{name} must be {allowed}, got {value}.")
-
-    whole("page_size", page_size, 1, MAX_PAGE_SIZE)
-    whole("max_retries", max_retries, 0)
-    whole("max_concurrency", max_concurrency, 1)
-    check_timeout(timeout)
-    check_requests_per_second(requests_per_second)
-    check_base_url(base_url)
-
-
-def check_timeout(timeout: float) -> None:
-    """Refuse a timeout that is not a finite number of seconds above 0."""
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise BlooioConfigError(f"timeout must be a number of seconds above 0, got {timeout!r}.")
-    if not math.isfinite(timeout):
-        raise BlooioConfigError(
-            f"timeout must be a finite number of seconds, got {timeout!r}. Use a number such "
-            "as timeout=30: without a limit a stalled connection would hang the run forever."
-        )
-    if timeout <= 0:
-        raise BlooioConfigError(f"timeout must be a number of seconds above 0, got {timeout!r}.")
-
-
-def check_requests_per_second(requests_per_second: float | None) -> None:
-    """Refuse a rate cap that is not a finite number above 0 (``None`` means no cap)."""
-    if requests_per_second is None:
-        return
-    rate = requests_per_second
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
-        raise BlooioConfigError(
-            f"requests_per_second must be above 0, or None for no cap; got {rate!r}."
-        )
-    if not math.isfinite(rate):
-        raise BlooioConfigError(
-            f"requests_per_second must be a finite number, got {rate!r}. For no cap, leave "
-            "it unset (None): the client then learns Blooio's limit from its 429 answers."
-        )
-
-
-def check_base_url(base_url: str) -> None:
-    """Refuse a base URL no request should go to, naming what is wrong.
-
-    It must be an http(s) URL with a host, without user name or password, query string,
-    fragment or whitespace (also percent-encoded), and plain http only to a loopback host.
-    Messages show at most the URL's scheme, host, port and path (see :func:`shown_url`),
-    never a user name, password, query or fragment, which may be secrets; a value that is
-    not an http(s) URL at all (an API key put in BLOOIO_BASE_URL by mistake) is not shown.
-    """
-    example = f"such as {DEFAULT_BASE_URL}"
-    try:
-        parts = urlsplit(base_url) if isinstance(base_url, str) else None
-        hostname = parts.hostname if parts is not None else None
-    except ValueError:  # for example an unclosed IPv6 bracket
-        parts, hostname = None, None
-    if parts is not None and "@" in parts.netloc:
-        raise BlooioConfigError(
-            "base_url must not contain a user name or password (user:password@host); Blooio "
-            f"authenticates with the API key alone. Remove them from base_url, {example}."
-        )
-    if parts is None or parts.scheme not in ("http", "https") or not hostname:
-        got = "a value that is not one (not shown, as it may be a secret)"
-        if not isinstance(base_url, str):
-            got = f"a {type(base_url).__name__}"
-        raise BlooioConfigError(f"base_url must be an http(s) URL {example}, got {got}.")
-    shown = shown_url(base_url)
-    for mark, part in (("?", "a query string"), ("#", "a fragment")):
-        if mark in base_url:
-            raise BlooioConfigError(
-                f"base_url must not have {part} ('{mark}...'); got one after {shown!r} (not "
-                "shown). The client adds its own query parameters; give only the API root, "
-                f"{example}."
-            )
-    if any(ch.isspace() for ch in unquote(base_url)):
-        raise BlooioConfigError(
-            f"base_url must not contain spaces or other whitespace (also not encoded as %20), "
-            f"got {shown!r}. Remove them; often a stray space or newline was copied with it."
-        )
-    if parts.scheme == "http" and not _is_loopback(hostname):
-        raise BlooioConfigError(
-            f"base_url {shown!r} uses plain http to {hostname}, which would send the "
-            "API key in clear text. Use https, or http only to a loopback address (127.0.0.1, "
-            "localhost, ::1) such as the bundled test server."
-        )
-
-
-def shown_url(url: str) -> str:
-    """``url`` as errors may show it: scheme, host, port and path only (no user name,
-    password, query or fragment); empty when it cannot be parsed."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return ""
-    if not parts.scheme or not parts.hostname:
-        return ""
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{host}{f':{port}' if port is not None else ''}{parts.path}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _validate_api_key(api_key: object) -> str:
-    if not isinstance(api_key, str) or not api_key:
-        raise BlooioConfigError(
-            "api_key is empty. Set BLOOIO_API_KEY to your organization's key (bl_live_... or "
-            "bl_test_...)."
-        )
-    if api_key != api_key.strip() or any(ch.isspace() for ch in api_key):
-        raise BlooioConfigError(
-            "api_key contains whitespace (often a trailing newline from a file or a shell). "
-            "Remove it from BLOOIO_API_KEY."
-        )
-    if not api_key.isascii() or not api_key.isprintable():
-        raise BlooioConfigError("api_key contains characters an HTTP header cannot carry.")
-    return api_key
-
-
 class BlooioClient:
     """A client for Blooio's V2 API that reads complete chat lists quickly and politely.
 
@@ -277,18 +141,20 @@ class BlooioClient:
         with BlooioClient(os.environ["BLOOIO_API_KEY"]) as client:
             chats = client.list_chats()
 
+    Every setting is declared, with its range, in :mod:`blooio_dagster.api.settings`.
+
     Args:
         api_key: the organization's API key, sent as a bearer token and shown nowhere.
         base_url: the API root; ``http://`` only to loopback addresses.
         timeout: seconds per attempt, a finite number: for each connect, read and write, and
             for the whole response, head and body (a page over 256 KiB plus 16 KiB per row
             asked for is refused unread, see :func:`~blooio_dagster.api.http.body_cap`).
-        max_retries: retries after the first attempt, for connection errors, timeouts,
-            protocol errors, 408, 429, 5xx and bodies cut off or not decodable.
+        max_retries: retries after the first attempt (0 to 20), for connection errors,
+            timeouts, protocol errors, 408, 429, 5xx and bodies cut off or not decodable.
         page_size: chats per request, 1 to 200.
-        max_concurrency: the most requests in flight at once. A cap: the client starts with
-            a few and adds more while the API answers as fast and refuses nothing, and backs
-            off on 429s, 5xx, timeouts and rising latency (see
+        max_concurrency: the most requests in flight at once, 1 to 256. A cap: the client
+            starts with a few and adds more while the API answers as fast and refuses nothing,
+            and backs off on 429s, 5xx, timeouts and rising latency (see
             :mod:`blooio_dagster.api.concurrency`).
         requests_per_second: a hard cap on request rate; ``None`` learns the limit from 429s.
         transport: an httpx transport to use instead of the network (for tests). Without
@@ -302,24 +168,23 @@ class BlooioClient:
         api_key: str,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 30.0,
-        max_retries: int = 5,
+        timeout: float = TIMEOUT.default,
+        max_retries: int = MAX_RETRIES.default,
         page_size: int = MAX_PAGE_SIZE,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        requests_per_second: float | None = None,
+        requests_per_second: float | None = REQUESTS_PER_SECOND.default,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        base_url = base_url.rstrip("/") if isinstance(base_url, str) else base_url
-        validate_settings(
+        check_settings(
             base_url=base_url,
             timeout=timeout,
             max_retries=max_retries,
             page_size=page_size,
             max_concurrency=max_concurrency,
             requests_per_second=requests_per_second,
+            api_key=api_key,
         )
-        api_key = _validate_api_key(api_key)
-        self.base_url = base_url
+        self.base_url = base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.page_size = page_size
@@ -328,7 +193,7 @@ class BlooioClient:
         self._transport = Transport(
             api_key,
             base_url=base_url,
-            loopback=_is_loopback(httpx.URL(base_url).host),
+            loopback=is_loopback(httpx.URL(base_url).host),
             timeout=self.timeout,
             max_retries=max_retries,
             max_concurrency=max_concurrency,
@@ -410,11 +275,7 @@ class BlooioClient:
         check_sort(sort)
         if q is not None and not isinstance(q, str):
             raise BlooioConfigError(f"q must be a string or None, got {q!r}.")
-        if isinstance(max_missing, bool) or not isinstance(max_missing, int) or max_missing < 0:
-            raise BlooioConfigError(
-                f"max_missing must be a whole number >= 0 (0: every chat or an error), "
-                f"got {max_missing!r}."
-            )
+        MAX_MISSING.check(max_missing)
         since_ms = None if active_since is None else to_epoch_ms(active_since)
         retries = RetryCounter()
         clocks: list[int] = []

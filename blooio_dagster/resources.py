@@ -1,29 +1,60 @@
-"""``BlooioResource``: Blooio client settings as a Dagster resource."""
+"""``BlooioResource``: Blooio client settings as a Dagster resource.
+
+Its fields, their defaults, descriptions and checks are the client's settings as
+:mod:`blooio_dagster.api.settings` declares them. Why: docs/design.md, section 'Settings'.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
 import warnings
-from types import FrameType
-from typing import Any
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from blooio_dagster.client import (
+from blooio_dagster.api.settings import (
+    API_KEY,
+    BASE_URL,
     DEFAULT_BASE_URL,
-    DEFAULT_MAX_CONCURRENCY,
-    MAX_PAGE_SIZE,
-    BlooioClient,
-    check_base_url,
-    check_requests_per_second,
-    check_timeout,
+    MAX_CONCURRENCY,
+    MAX_MISSING,
+    MAX_RETRIES,
+    PAGE_SIZE,
+    REQUESTS_PER_SECOND,
+    SETTINGS,
+    TIMEOUT,
+    Number,
+    Text,
 )
+from blooio_dagster.client import BlooioClient
+
+#: What Dagster resolves when the resource starts: ``dg.EnvVar`` and ``dg.EnvVar.int``.
+_RESOLVED_AT_START = (dg.EnvVar, type(dg.EnvVar.int("BLOOIO_SETTING")))
+
+#: Whether the next ``BlooioResource`` built in this context is Dagster's own copy of one.
+_dagster_copy: ContextVar[bool] = ContextVar("blooio_dagster_copy", default=False)
+
+
+@contextmanager
+def _dagster_builds_a_copy() -> Iterator[None]:
+    token = _dagster_copy.set(True)
+    try:
+        yield
+    finally:
+        _dagster_copy.reset(token)
 
 
 class BlooioLiteralKeyWarning(UserWarning):
     """A :class:`BlooioResource` was given its API key as a literal instead of a ``dg.EnvVar``."""
+
+
+def _field(setting: Number[Any] | Text) -> Any:
+    """A field with the setting's default and description (its check is ``_check``'s)."""
+    return Field(default=setting.default, description=setting.description)
 
 
 class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -39,8 +70,8 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     The API key is shown nowhere: not in reprs, logs, errors or the Dagster UI. A key given
     as a literal string rather than a ``dg.EnvVar`` warns (:class:`BlooioLiteralKeyWarning`)
     when definitions load, since Dagster would store it. Settings given as literals are
-    checked when definitions load; settings from environment variables when the resource
-    starts, each error naming its field.
+    checked when definitions load; settings from environment variables (``dg.EnvVar``,
+    ``dg.EnvVar.int``) when the resource starts, each error naming its field.
     """
 
     # Pydantic's errors repeat the value they refuse: a base URL with a password, token or key
@@ -51,81 +82,59 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     api_key: str = Field(
         repr=False,
         description=(
-            "The organization's Blooio API key (bl_live_... or bl_test_...). "
-            'Set it with dg.EnvVar("BLOOIO_API_KEY"), never as a literal.'
+            f'{API_KEY.description} Set it with dg.EnvVar("BLOOIO_API_KEY"), never as a literal.'
         ),
     )
-    base_url: str = Field(
-        default=DEFAULT_BASE_URL,
-        description="The API root. http:// is accepted only for loopback hosts.",
-    )
-    timeout: float = Field(default=30.0, gt=0, description="Seconds per attempt of a request.")
-    max_retries: int = Field(
-        default=5,
-        ge=0,
-        description="Retries for connection errors, timeouts, 408, 429, 5xx and cut-off bodies.",
-    )
-    page_size: int = Field(
-        default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Chats per request, 1 to 200."
-    )
-    max_concurrency: int = Field(
-        default=DEFAULT_MAX_CONCURRENCY,
-        ge=1,
-        description=(
-            "The most requests in flight at once; the client starts lower and grows while "
-            "the API keeps up."
-        ),
-    )
-    requests_per_second: float | None = Field(
-        default=None,
-        gt=0,
-        description="A hard cap on request rate; unset, the client learns the limit from 429s.",
-    )
-    max_missing: int = Field(
-        default=0,
-        ge=0,
-        description=(
-            "Chats a crawl may leave unaccounted for and still return, with a warning and "
-            "verified_complete=False in the metadata. 0 (the default): every chat, or the run "
-            "fails and stored data stays as it was."
-        ),
-    )
+    base_url: str = _field(BASE_URL)
+    timeout: float = _field(TIMEOUT)
+    max_retries: int = _field(MAX_RETRIES)
+    page_size: int = _field(PAGE_SIZE)
+    max_concurrency: int = _field(MAX_CONCURRENCY)
+    requests_per_second: float | None = _field(REQUESTS_PER_SECOND)
+    max_missing: int = _field(MAX_MISSING)
 
-    @field_validator("api_key", mode="before")
-    @classmethod
-    def _warn_about_a_literal_key(cls, value: Any) -> Any:
-        # Before validation the field still holds what the user wrote: an EnvVar or a str.
-        literal = isinstance(value, str) and value and not isinstance(value, dg.EnvVar)
-        if literal and not _built_by_dagster(cls):
-            warnings.warn(
-                "BlooioResource was given api_key as a literal string. Dagster stores literal "
-                "resource config in its run storage (in every run's job snapshot), so the key "
-                'would be kept there in clear text. Use api_key=dg.EnvVar("BLOOIO_API_KEY") '
-                "(or BlooioResource.from_env()) so that only the variable's name is stored.",
-                BlooioLiteralKeyWarning,
-                stacklevel=_caller_stacklevel(),
-            )
-        return value
+    if not TYPE_CHECKING:
+        # Hidden from type checkers, which keep the constructor Dagster's dataclass transform
+        # gives them: a keyword a field, with its type.
+        def __init__(self, **settings: Any) -> None:
+            _warn_about_a_literal_key(settings.get("api_key"))
+            super().__init__(**settings)
 
-    @field_validator("timeout", mode="after")
+    @field_validator(*SETTINGS, mode="before")
     @classmethod
-    def _check_timeout(cls, value: float) -> float:
-        check_timeout(value)
-        return value
+    def _check(cls, value: Any, info: ValidationInfo) -> Any:
+        # An environment variable is checked once Dagster resolves it, when the resource starts.
+        if isinstance(value, _RESOLVED_AT_START):
+            return value
+        return SETTINGS[str(info.field_name)].check(value)
 
-    @field_validator("requests_per_second", mode="after")
-    @classmethod
-    def _check_requests_per_second(cls, value: float | None) -> float | None:
-        check_requests_per_second(value)
-        return value
+    # Dagster builds copies of a resource as a run starts: each with the settings of the one
+    # before, the last with the config resolved (an EnvVar's key as plain text). No public hook
+    # runs before the first copy; every copy is built in _with_updated_values (Dagster 1.12 and
+    # 1.13), and from_resource_context(_cm) build one of their own first.
+    def _with_updated_values(self, values: Mapping[str, Any] | None) -> Any:
+        with _dagster_builds_a_copy():
+            return super()._with_updated_values(values)
 
-    @field_validator("base_url", mode="before")
     @classmethod
-    def _check_base_url(cls, value: Any) -> Any:
-        # An EnvVar is checked once Dagster resolves it, when the resource starts.
-        if isinstance(value, str) and not isinstance(value, dg.EnvVar):
-            check_base_url(value.rstrip("/"))
-        return value
+    def from_resource_context(
+        cls, context: dg.InitResourceContext, nested_resources: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Dagster's :meth:`~dagster.ConfigurableResource.from_resource_context`."""
+        with _dagster_builds_a_copy():
+            return super().from_resource_context(context, nested_resources)
+
+    @classmethod
+    @contextmanager
+    def from_resource_context_cm(
+        cls, context: dg.InitResourceContext, nested_resources: Mapping[str, Any] | None = None
+    ) -> Iterator[Any]:
+        """Dagster's :meth:`~dagster.ConfigurableResource.from_resource_context_cm`."""
+        with (
+            _dagster_builds_a_copy(),
+            super().from_resource_context_cm(context, nested_resources) as resource,
+        ):
+            yield resource
 
     @classmethod
     def from_env(
@@ -157,36 +166,23 @@ class BlooioResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         )
 
 
-def _built_by_dagster(cls: type) -> bool:
-    """Whether the ``cls`` being validated is constructed by Dagster's own code.
+def _warn_about_a_literal_key(api_key: object) -> None:
+    """Warn, at the line that called ``BlooioResource(...)``, about a key given as a literal.
 
-    As a run starts, Dagster builds a copy of each resource from its resolved config, and an
-    ``EnvVar`` key arrives there as plain text. Only a construction the user wrote can put a
-    literal into run storage, so only that one warns. The constructor's caller is the first
-    frame outside pydantic and outside the ``__init__`` methods of the instance being built.
+    Only a resource the user builds can put a literal into run storage. Dagster's own copies
+    (see ``_with_updated_values``) hold an EnvVar's key as plain text, so they do not warn;
+    each copy takes the mark, so that any other resource built meanwhile still warns.
     """
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        package = str(frame.f_globals.get("__name__", "")).partition(".")[0]
-        in_constructor = frame.f_code.co_name == "__init__" and isinstance(
-            frame.f_locals.get("self"), cls
-        )
-        if package not in {"pydantic", "pydantic_core", "blooio_dagster"} and not in_constructor:
-            return package == "dagster"
-        frame = frame.f_back
-    return False
-
-
-def _caller_stacklevel() -> int:
-    """The ``stacklevel`` of the first frame outside Dagster, pydantic and this package.
-
-    A warning then points at the user's line that built the resource.
-    """
-    internal = {"dagster", "pydantic", "pydantic_core", "blooio_dagster"}
-    level, frame = 1, sys._getframe(1)
-    while frame.f_back is not None:
-        package = str(frame.f_globals.get("__name__", "")).partition(".")[0]
-        if package not in internal:
-            break
-        level, frame = level + 1, frame.f_back
-    return level
+    copy = _dagster_copy.get()
+    _dagster_copy.set(False)
+    if copy or not isinstance(api_key, str) or not api_key or isinstance(api_key, dg.EnvVar):
+        return
+    warnings.warn(
+        "BlooioResource was given api_key as a literal string. Dagster stores literal "
+        "resource config in its run storage (in every run's job snapshot), so the key "
+        'would be kept there in clear text. Use api_key=dg.EnvVar("BLOOIO_API_KEY") '
+        "(or BlooioResource.from_env()) so that only the variable's name is stored.",
+        BlooioLiteralKeyWarning,
+        # This function, BlooioResource.__init__, then the line that called it.
+        stacklevel=3,
+    )

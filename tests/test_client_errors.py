@@ -313,20 +313,47 @@ def test_requests_identify_the_library_and_carry_the_key_as_bearer() -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"page_size": 0}, "page_size must be between 1 and 200, got 0"),
-        ({"page_size": 201}, "page_size must be between 1 and 200, got 201"),
-        ({"timeout": 0}, "timeout must be a number of seconds above 0"),
-        ({"timeout": -1.5}, "timeout must be a number of seconds above 0"),
-        ({"timeout": float("inf")}, "timeout must be a finite number of seconds, got inf"),
-        ({"timeout": float("nan")}, "timeout must be a finite number of seconds, got nan"),
-        ({"timeout": float("inf")}, "Use a number such as timeout=30"),
+        (
+            {"page_size": 0},
+            "page_size must be a whole number from 1 to 200 (chats per request), got 0",
+        ),
+        (
+            {"page_size": 201},
+            "page_size must be a whole number from 1 to 200 (chats per request), got 201",
+        ),
+        ({"timeout": 0}, "timeout must be a finite number above 0 (seconds per attempt), got 0"),
+        (
+            {"timeout": -1.5},
+            "timeout must be a finite number above 0 (seconds per attempt), got -1.5",
+        ),
+        (
+            {"timeout": float("inf")},
+            "timeout must be a finite number above 0 (seconds per attempt), got inf",
+        ),
+        (
+            {"timeout": float("nan")},
+            "timeout must be a finite number above 0 (seconds per attempt), got nan",
+        ),
+        (
+            {"timeout": float("inf")},
+            "without a limit a stalled connection would hang the run forever",
+        ),
         (
             {"requests_per_second": float("inf")},
-            "requests_per_second must be a finite number, got inf. For no cap, leave it unset",
+            "requests_per_second must be a finite number above 0, or None, got inf. Leave it unset (None) for no cap",
         ),
-        ({"max_concurrency": 0}, "max_concurrency must be at least 1, got 0"),
-        ({"max_retries": -1}, "max_retries must be at least 0, got -1"),
-        ({"requests_per_second": 0}, "requests_per_second must be above 0"),
+        (
+            {"max_concurrency": 0},
+            "max_concurrency must be a whole number from 1 to 256 (requests in flight), got 0",
+        ),
+        (
+            {"max_retries": -1},
+            "max_retries must be a whole number from 0 to 20 (retries after the first attempt), got -1",
+        ),
+        (
+            {"requests_per_second": 0},
+            "requests_per_second must be a finite number above 0, or None, got 0",
+        ),
         ({"base_url": "http://blooio.example/v2/api"}, "would send the API key in clear text"),
         ({"base_url": "ftp://blooio.example"}, "base_url must be an http(s) URL"),
         ({"base_url": "backend.blooio.com/v2/api"}, "base_url must be an http(s) URL"),

@@ -25,8 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from blooio_dagster import BlooioClient, BlooioIncompleteError
 from blooio_dagster.crawl.chats import MIN_CRAWL_PAGE_SIZE

@@ -189,7 +189,7 @@ def assert_the_reply_times_use_the_sla_and_business_hours(
         ({"page_size": 500}, "page_size.*1 to 200"),
         ({"page_size": 0}, "page_size.*1 to 200"),
         ({"max_concurrency": 0}, "max_concurrency.*1 to 256"),
-        ({"timeout": -1}, "timeout.*more than 0"),
+        ({"timeout": -1}, "timeout.*above 0"),
         ({"reply_lookback_days": 40}, "reply_lookback_days.*0 to 30"),
         ({"backfill_policy": "sometimes"}, "backfill_policy"),
     ],

@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from blooio_dagster.api.errors import BlooioConfigError
 from blooio_dagster.tables.business_hours import BusinessHours

@@ -33,7 +33,7 @@ def no_literal_key_warning() -> Iterator[None]:
         ({"page_size": 500}, "page_size"),
         ({"page_size": 0}, "page_size"),
         ({"timeout": 0}, "timeout"),
-        ({"timeout": float("inf")}, "timeout must be a finite number of seconds"),
+        ({"timeout": float("inf")}, "timeout must be a finite number"),
         ({"requests_per_second": float("inf")}, "requests_per_second must be a finite number"),
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"max_retries": -1}, "max_retries"),

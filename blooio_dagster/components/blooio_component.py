@@ -8,16 +8,24 @@ from typing import Annotated, Any, Literal
 
 import dagster as dg
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
-from pydantic import AfterValidator, Field, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
 from pydantic.fields import FieldInfo
 
+from blooio_dagster.api.settings import (
+    MAX_CONCURRENCY,
+    MAX_MISSING,
+    MAX_RETRIES,
+    PAGE_SIZE,
+    REQUESTS_PER_SECOND,
+    TIMEOUT,
+    Number,
+)
 from blooio_dagster.assets import (
     DEFAULT_REPLY_SLA,
     DEFAULT_START_DATE,
     DUCKDB_PARTITION_EXPR,
     build_blooio_assets,
 )
-from blooio_dagster.client import MAX_PAGE_SIZE
 from blooio_dagster.resources import BlooioResource
 from blooio_dagster.schedules import DEFAULT_REPLY_LOOKBACK_DAYS, build_blooio_schedule
 from blooio_dagster.tables.reply_times import BusinessHours
@@ -47,6 +55,23 @@ def _check_positive(value: float | None, info: ValidationInfo) -> float | None:
 
 # Numeric keywords of a JSON schema apply to numbers only: a null or a template string passes.
 _positive = (AfterValidator(_check_positive), Field(json_schema_extra={"exclusiveMinimum": 0}))
+
+
+def _setting(setting: Number[Any]) -> tuple[BeforeValidator, FieldInfo, dg.Resolver]:
+    """A client setting as an attribute: its bounds in the JSON schema, so that ``dg check yaml``
+    names the field and the bound before anything loads; its check, so that a value refused
+    gets the client's own message; and its description."""
+
+    def check(value: Any) -> Any:
+        # The attributes as written in YAML are validated too: a template is checked once
+        # it is rendered.
+        return value if isinstance(value, str) and "{{" in value else setting.check(value)
+
+    return (
+        BeforeValidator(check),
+        Field(json_schema_extra=dict(setting.json_schema())),
+        _doc(setting.description),
+    )
 
 
 def _doc(description: str) -> dg.Resolver:
@@ -177,30 +202,14 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
     base_url_env_var: Annotated[
         str, _doc("Environment variable with another API root (Blooio's own when unset).")
     ] = "BLOOIO_BASE_URL"
-    page_size: Annotated[
-        int,
-        *_in_range(1, MAX_PAGE_SIZE),
-        _doc(f"Chats per request, 1 to {MAX_PAGE_SIZE}."),
-    ] = MAX_PAGE_SIZE
-    max_concurrency: Annotated[
-        int, *_in_range(1, 256), _doc("Most requests in flight at once, 1 to 256.")
-    ] = BlooioResource.model_fields["max_concurrency"].default
-    requests_per_second: Annotated[
-        float | None,
-        *_positive,
-        _doc("A hard cap on request rate; null to learn it from 429s."),
-    ] = None
-    timeout: Annotated[float, *_positive, _doc("Seconds per attempt of a request.")] = 30.0
-    max_retries: Annotated[
-        int,
-        *_in_range(0, 20),
-        _doc("Retries for connection errors, timeouts, 408, 429, 5xx, 0 to 20."),
-    ] = 5
-    max_missing: Annotated[
-        int,
-        *_in_range(0, None),
-        _doc("Chats a crawl may leave unaccounted for and still succeed (0: none)."),
-    ] = 0
+    page_size: Annotated[int, *_setting(PAGE_SIZE)] = PAGE_SIZE.default
+    max_concurrency: Annotated[int, *_setting(MAX_CONCURRENCY)] = MAX_CONCURRENCY.default
+    requests_per_second: Annotated[float | None, *_setting(REQUESTS_PER_SECOND)] = (
+        REQUESTS_PER_SECOND.default
+    )
+    timeout: Annotated[float, *_setting(TIMEOUT)] = TIMEOUT.default
+    max_retries: Annotated[int, *_setting(MAX_RETRIES)] = MAX_RETRIES.default
+    max_missing: Annotated[int, *_setting(MAX_MISSING)] = MAX_MISSING.default
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         assets = build_blooio_assets(

@@ -25,12 +25,12 @@ from blooio_dagster.testing.data import (
     HOUR_MS,
     MINUTE_MS,
     TEXTS,
+    future_chats as make_future_chats,
     generate_chats,
     make_ties,
     new_chat,
+    untimed_chats as make_untimed_chats,
 )
-from blooio_dagster.testing.data import future_chats as make_future_chats
-from blooio_dagster.testing.data import untimed_chats as make_untimed_chats
 from blooio_dagster.testing.history import (
     chat_fields,
     generate_history,
