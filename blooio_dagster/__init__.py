@@ -44,12 +44,12 @@ if TYPE_CHECKING:
     from blooio_dagster.components import (
         BlooioComponent,
     )
-    from blooio_dagster.crawl.chats import (
-        CrawlProgress,
-    )
-    from blooio_dagster.crawl.messages import (
+    from blooio_dagster.crawl.fanout import (
         MessagesProgress,
         MessagesResult,
+    )
+    from blooio_dagster.crawl.reading import (
+        CrawlProgress,
     )
     from blooio_dagster.resources import (
         BlooioLiteralKeyWarning,
@@ -99,7 +99,7 @@ _EXPORTS: dict[str, str] = {
     "ChatCrawlResult": "blooio_dagster.client",
     "__version__": "blooio_dagster._version",
     "BlooioComponent": "blooio_dagster.components",
-    "CrawlProgress": "blooio_dagster.crawl.chats",
+    "CrawlProgress": "blooio_dagster.crawl.reading",
     "BlooioAuthError": "blooio_dagster.api.errors",
     "BlooioConfigError": "blooio_dagster.api.errors",
     "BlooioConnectionError": "blooio_dagster.api.errors",
@@ -119,8 +119,8 @@ _EXPORTS: dict[str, str] = {
     "Column": "blooio_dagster.tables.frames",
     "chats_to_frame": "blooio_dagster.tables.frames",
     "messages_to_frame": "blooio_dagster.tables.frames",
-    "MessagesProgress": "blooio_dagster.crawl.messages",
-    "MessagesResult": "blooio_dagster.crawl.messages",
+    "MessagesProgress": "blooio_dagster.crawl.fanout",
+    "MessagesResult": "blooio_dagster.crawl.fanout",
     "current_chats_frame": "blooio_dagster.tables.metrics",
     "response_lag_frame": "blooio_dagster.tables.metrics",
     "response_summary_frame": "blooio_dagster.tables.metrics",

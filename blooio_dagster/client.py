@@ -50,36 +50,31 @@ from blooio_dagster.api.http import (
 )
 from blooio_dagster.api.pacing import RequestPacer
 from blooio_dagster.api.records import ChatList, Pagination, RecordPage, decode_chats_page
-from blooio_dagster.api.redaction import REDACTED, hide_in_logs, redact, show_in_logs
+from blooio_dagster.api.redaction import REDACTED, chat_ref, hide_in_logs, redact, show_in_logs
 from blooio_dagster.api.retry import (
     backoff_seconds,
     is_retryable_exception,
     is_retryable_status,
     retry_after_seconds,
 )
-from blooio_dagster.api.wording import counted, every_attempt
-from blooio_dagster.crawl.chats import ChatCrawler, CrawlProgress
-from blooio_dagster.crawl.messages import (
+from blooio_dagster.api.wire.messages import (
     MESSAGES_PATH,
     Direction,
-    FetchMessages,
     MessagesPage,
-    MessagesProgress,
-    MessagesResult,
-    MessagesWindow,
-    chat_ref,
     check_chat_id,
     check_chat_ids,
     check_direction,
     check_window,
-    fetch_chats,
     hide_chat_id,
-    log_left_out,
     misanswered,
     parse_messages_page,
-    read_chat,
 )
+from blooio_dagster.api.wording import counted, every_attempt
+from blooio_dagster.crawl.chats import ChatCrawler
+from blooio_dagster.crawl.fanout import MessagesProgress, MessagesResult, fetch_chats, log_left_out
+from blooio_dagster.crawl.messages import FetchMessages, MessagesWindow, read_chat
 from blooio_dagster.crawl.pages import PageAnswer
+from blooio_dagster.crawl.reading import CrawlProgress
 
 logger = logging.getLogger("blooio_dagster")
 
@@ -459,7 +454,7 @@ class BlooioClient:
         """Like :meth:`list_chats`, returning also what the crawl verified and cost.
 
         ``on_progress`` is called after every page (from worker threads) with a
-        :class:`~blooio_dagster.crawl.chats.CrawlProgress`.
+        :class:`~blooio_dagster.crawl.reading.CrawlProgress`.
         """
         _check_sort(sort)
         if q is not None and not isinstance(q, str):
@@ -656,7 +651,7 @@ class BlooioClient:
             max_concurrency: chats read at once; ``None``: the client's ``max_concurrency``
                 (which caps requests in flight in any case).
             on_progress: called after every chat (from worker threads) with a
-                :class:`~blooio_dagster.crawl.messages.MessagesProgress`.
+                :class:`~blooio_dagster.crawl.fanout.MessagesProgress`.
         """
         ids = check_chat_ids(chat_ids)
         since_ms, until_ms = self._message_window(since, until)
@@ -706,7 +701,7 @@ class BlooioClient:
         A cache or proxy may serve another chat's page, or another window's: that is
         retried like a 5xx; a page of another chat or offset still there on the last attempt
         raises :class:`BlooioResponseError` (naming the chat only by :func:`chat_ref`), never
-        to be stored as this chat's (see :func:`~blooio_dagster.crawl.messages.misanswered`).
+        to be stored as this chat's (see :func:`~blooio_dagster.api.wire.messages.misanswered`).
         """
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
@@ -719,8 +714,8 @@ class BlooioClient:
                 if not fatal:
                     return payload  # the reader names what is wrong with it
                 error = BlooioResponseError(
-                    f"{problem} on {every_attempt(attempts)} for {chat_ref(chat_id)}; a cache or "
-                    "proxy between here and Blooio seems to serve other requests' answers",
+                    f"{problem} on {every_attempt(attempts)} for chat {chat_ref(chat_id)}; a cache "
+                    "or proxy between here and Blooio seems to serve other requests' answers",
                     MESSAGES_PATH,
                 )
                 raise hide_chat_id(error, chat_id)

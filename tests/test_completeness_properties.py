@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blooio_dagster import BlooioClient, BlooioIncompleteError
-from blooio_dagster.crawl.chats import MIN_CRAWL_PAGE_SIZE
+from blooio_dagster.crawl.reading import MIN_CRAWL_PAGE_SIZE
 from blooio_dagster.testing import BlooioTestServer, Faults
 from blooio_dagster.testing.data import DAY_MS
 from tests.completeness import assert_complete, crawl_or_error

@@ -21,6 +21,7 @@ from msgspec import UNSET, UnsetType
 from blooio_dagster.api.errors import BlooioResponseError
 from blooio_dagster.api.records import ChatList, record_columns
 from blooio_dagster.api.redaction import chat_ref
+from blooio_dagster.api.wire.messages import DIRECTIONS as _DIRECTIONS
 from blooio_dagster.tables._gc import collector_paused
 
 STRING = "string"
@@ -654,7 +655,6 @@ def epoch_ns(times: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
 
 _MESSAGE_FIELDS = tuple(c.source[0] for c in MESSAGE_COLUMNS if c.source)
 _REQUIRED_FIELDS = ("message_id", "direction")
-_DIRECTIONS = {"inbound", "outbound"}
 _PRIVATE_FIELDS = {"text", "sender"}
 
 

@@ -1,0 +1,1 @@
+"""What Blooio's responses must look like: the shape checks of each endpoint's answers."""
