@@ -50,12 +50,12 @@ if TYPE_CHECKING:
     from blooio_dagster.components import (
         BlooioComponent as BlooioComponent,
     )
-    from blooio_dagster.crawl.chats import (
-        CrawlProgress as CrawlProgress,
-    )
-    from blooio_dagster.crawl.messages import (
+    from blooio_dagster.crawl.fanout import (
         MessagesProgress as MessagesProgress,
         MessagesResult as MessagesResult,
+    )
+    from blooio_dagster.crawl.reading import (
+        CrawlProgress as CrawlProgress,
     )
     from blooio_dagster.resources import (
         BlooioLiteralKeyWarning as BlooioLiteralKeyWarning,

@@ -43,7 +43,7 @@ from blooio_dagster.checks import (
     unique_ids_spec,
 )
 from blooio_dagster.client import BlooioClient, ChatCrawlResult
-from blooio_dagster.crawl.chats import CrawlProgress
+from blooio_dagster.crawl.reading import CrawlProgress
 from blooio_dagster.empty_days import empty_days_in
 from blooio_dagster.metadata import (
     TableOutput,

@@ -26,6 +26,7 @@ from blooio_dagster.api.errors import (
     BlooioRequestError,
     BlooioResponseError,
 )
+from blooio_dagster.api.redaction import chat_ref
 from blooio_dagster.api.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
@@ -46,29 +47,25 @@ from blooio_dagster.api.wire.chats import (
     checked_chats_page,
     page_answer,
 )
-from blooio_dagster.api.wire.records import ChatList, decode_chats_page
-from blooio_dagster.api.wording import every_attempt
-from blooio_dagster.crawl.chats import ChatCrawler, CrawlProgress
-from blooio_dagster.crawl.messages import (
+from blooio_dagster.api.wire.messages import (
     MESSAGES_PATH,
     Direction,
-    FetchMessages,
     MessagesPage,
-    MessagesProgress,
-    MessagesResult,
-    MessagesWindow,
-    chat_ref,
     check_chat_id,
     check_chat_ids,
     check_direction,
     check_window,
-    fetch_chats,
     hide_chat_id,
-    log_left_out,
     misanswered,
     parse_messages_page,
-    read_chat,
 )
+from blooio_dagster.api.wire.records import ChatList, decode_chats_page
+from blooio_dagster.api.wire.values import CHATS_PATH
+from blooio_dagster.api.wording import every_attempt
+from blooio_dagster.crawl.chats import ChatCrawler
+from blooio_dagster.crawl.fanout import MessagesProgress, MessagesResult, fetch_chats, log_left_out
+from blooio_dagster.crawl.messages import FetchMessages, MessagesWindow, read_chat
+from blooio_dagster.crawl.reading import CrawlProgress
 
 logger = logging.getLogger("blooio_dagster")
 
@@ -270,7 +267,7 @@ class BlooioClient:
         """Like :meth:`list_chats`, returning also what the crawl verified and cost.
 
         ``on_progress`` is called after every page (from worker threads) with a
-        :class:`~blooio_dagster.crawl.chats.CrawlProgress`.
+        :class:`~blooio_dagster.crawl.reading.CrawlProgress`.
         """
         check_sort(sort)
         if q is not None and not isinstance(q, str):
@@ -460,7 +457,7 @@ class BlooioClient:
             max_concurrency: chats read at once; ``None``: the client's ``max_concurrency``
                 (which caps requests in flight in any case).
             on_progress: called after every chat (from worker threads) with a
-                :class:`~blooio_dagster.crawl.messages.MessagesProgress`.
+                :class:`~blooio_dagster.crawl.fanout.MessagesProgress`.
         """
         ids = check_chat_ids(chat_ids)
         since_ms, until_ms = self._message_window(since, until)
@@ -516,7 +513,7 @@ class BlooioClient:
 
         def give_up(problem: str, attempts: int) -> BlooioError:
             return BlooioResponseError(
-                f"{problem} on {every_attempt(attempts)} for {chat_ref(chat_id)}; a cache or "
+                f"{problem} on {every_attempt(attempts)} for chat {chat_ref(chat_id)}; a cache or "
                 "proxy between here and Blooio seems to serve other requests' answers",
                 MESSAGES_PATH,
             )
@@ -561,7 +558,9 @@ class BlooioClient:
         params: dict[str, str | int] = {"limit": limit, "offset": offset, "sort": sort}
         if q is not None:
             params["q"] = q
-        payload, server_time = self._transport.get("/chats", params, retries=retries, offset=offset)
+        payload, server_time = self._transport.get(
+            CHATS_PATH, params, retries=retries, offset=offset
+        )
         return checked_chats_page(payload, limit, offset), server_time
 
     def _crawl_page(
@@ -573,7 +572,7 @@ class BlooioClient:
         if q is not None:
             params["q"] = q
         page, server_time = self._transport.get(
-            "/chats", params, retries=retries, offset=offset, decode=decode_chats_page
+            CHATS_PATH, params, retries=retries, offset=offset, decode=decode_chats_page
         )
         return page_answer(page, limit, offset, server_time)
 

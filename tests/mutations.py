@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 CRAWL = "blooio_dagster/crawl/chats.py"
+PAGE_READER = "blooio_dagster/crawl/reading.py"
 MESSAGES = "blooio_dagster/crawl/messages.py"
 REPLY_TIMES = "blooio_dagster/tables/reply_times.py"
 COMPONENT = "blooio_dagster/components/blooio_component.py"
@@ -79,7 +80,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "crawl-drops-the-last-page",
-        CRAWL,
+        PAGE_READER,
         "            self._newest.add(page, records)\n",
         "            if len(page) == self._cap or page.offset == 0:\n"
         "                self._newest.add(page, records)\n",

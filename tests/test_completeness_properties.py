@@ -28,7 +28,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from blooio_dagster import BlooioClient, BlooioIncompleteError
-from blooio_dagster.crawl.chats import MIN_CRAWL_PAGE_SIZE
+from blooio_dagster.crawl.reading import MIN_CRAWL_PAGE_SIZE
 from blooio_dagster.testing import BlooioTestServer, Faults
 from blooio_dagster.testing.data import DAY_MS
 from tests.completeness import assert_complete, crawl_or_error

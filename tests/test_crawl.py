@@ -17,7 +17,8 @@ import pytest
 
 from blooio_dagster.api.errors import BlooioIncompleteError
 from blooio_dagster.api.wire.chats import PageAnswer
-from blooio_dagster.crawl.chats import ChatCrawler, CrawlProgress
+from blooio_dagster.crawl.chats import ChatCrawler
+from blooio_dagster.crawl.reading import CrawlProgress
 
 Fetch = Callable[[int, int], PageAnswer]
 

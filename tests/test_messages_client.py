@@ -25,13 +25,8 @@ from blooio_dagster import (
     BlooioServerError,
 )
 from blooio_dagster.api.errors import BlooioIncompleteMessagesError
-from blooio_dagster.crawl.messages import (
-    Direction,
-    MessagesPage,
-    MessagesWindow,
-    hide_chat_id,
-    read_chat,
-)
+from blooio_dagster.api.wire.messages import Direction, MessagesPage, hide_chat_id
+from blooio_dagster.crawl.messages import MessagesWindow, read_chat
 from blooio_dagster.testing import BlooioTestServer, Faults
 from tests.conftest import ClientFactory, ServerFactory
 from tests.messages_truth import assert_read_exactly, expected_messages

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from blooio_dagster import BlooioConfigError, BlooioIncompleteError, BlooioRequestError
-from blooio_dagster.crawl.messages import MessagesProgress, MessagesResult
+from blooio_dagster.crawl.fanout import MessagesProgress, MessagesResult
 from blooio_dagster.testing import BlooioTestServer, Faults
 from blooio_dagster.testing.data import DAY_MS, HOUR_MS
 from tests.conftest import FIXED_NOW_MS, ClientFactory, ServerFactory

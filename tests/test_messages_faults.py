@@ -16,7 +16,9 @@ import pytest
 
 from blooio_dagster import BlooioIncompleteError, BlooioResponseError
 from blooio_dagster.api.errors import BlooioIncompleteMessagesError
-from blooio_dagster.crawl.messages import MAX_GONE_CHECKS, chat_ref, misanswered
+from blooio_dagster.api.redaction import chat_ref
+from blooio_dagster.api.wire.messages import misanswered
+from blooio_dagster.crawl.messages import MAX_GONE_CHECKS
 from blooio_dagster.testing import BlooioTestServer, Faults
 from tests.conftest import ClientFactory, ServerFactory
 from tests.messages_truth import expected_messages

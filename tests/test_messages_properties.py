@@ -32,7 +32,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from blooio_dagster import BlooioClient, BlooioIncompleteError
-from blooio_dagster.crawl.messages import Direction
+from blooio_dagster.api.wire.messages import Direction
 from blooio_dagster.testing import BlooioTestServer, Faults
 from tests.conftest import FIXED_NOW_MS
 from tests.messages_truth import assert_read_exactly, expected_messages

@@ -1,90 +1,34 @@
-"""Reading chats' messages completely from ``GET /chats/{chat_id}/messages``, one chat or many.
+"""Reading one chat's messages completely from ``GET /chats/{chat_id}/messages``.
 
-A chat's history is offset-paged like the chat list, and like it, it changes while a client
-pages: new messages arrive at the newest end, messages are unsent. Offset paging newest first
-repeats messages when one arrives and skips one when a message is unsent. So this reader never
-pages by offset.
+:func:`read_chat` returns every message of a chat sent in a window exactly once, oldest first,
+or raises :class:`~blooio_dagster.api.errors.BlooioIncompleteMessagesError`. It never pages by
+offset: each request asks newest first for the messages up to the oldest millisecond of the
+page before, inclusive, until a page shows the window's end. A millisecond holding more than a
+page is read by offset within it (:func:`_read_millisecond`); whether ``pagination.total``
+counts the window or the whole history is asked once (:func:`_totals_count_the_window`); a 404
+is believed once ``GET /chats/{chat_id}`` agrees (:func:`read_unless_gone`). Many chats at
+once: :mod:`blooio_dagster.crawl.fanout`.
 
-**How one chat is read.** Every request asks, newest first (``sort=desc``, ``offset=0``), for
-the messages up to an ``until``; the first for the caller's window, each next one for the
-millisecond of the oldest message of the page before and below. A request is answered from one
-consistent snapshot and a page is a prefix of its window (SQL's ``LIMIT``), so a page holds
-every message of its window sent after its own oldest message; the next window starts at that
-millisecond, inclusive, so the windows join without a gap however the history changed between
-the requests: a message's ``time_sent`` never changes. Messages read twice (the shared
-millisecond, an inclusive bound) are kept once, by ``message_id``, in their newest state.
-Messages that arrive during the read sort above the windows still to come and never enter them.
-
-The read ends with a page that is not full (fewer rows than ``limit`` and the
-``pagination.limit`` the API reports) and whose ``pagination.total`` its rows reach: that page
-saw the rest of the window at once. Without a total, a page is the end only when the next
-window (from its oldest millisecond) ends at the same millisecond, both are shorter than
-any short page that more messages followed (an unreported cap), and the second is shorter
-than the longest page of the read, or one row. A page that reaches below
-``since`` ends the read too, since it holds every message of the window; with ``preceding`` it
-must also hold the message the window's first message follows (see :func:`read_chat`). A
-total is believed for a windowed read only if a window that holds no message reports 0 (an
-API may count the chat's whole history whatever the window); it is asked once, when a short
-page's total says more follow. A window that stops moving (its page all in the millisecond it
-ends at: a bulk import of more than a page) is read by offset within that millisecond (see
-:func:`_read_millisecond`), and the windows go on below it. Messages without a ``time_sent``
-(queued, not sent yet) are left out and counted.
-
-The window's bounds are sent so that they cover the caller's ``[since, until)`` whether the API
-treats them as inclusive or exclusive (``since - 1`` and ``until``), and the result is cut to
-``[since, until)`` here.
-
-**What is guaranteed.** Every message sent in the window that exists from the read's first
-request to its last is returned exactly once; a message that arrives or is unsent while the
-chat is read may be returned or not. With ``until`` before the read starts, nothing arrives in
-the window. A read that cannot show this raises
-:class:`~blooio_dagster.api.errors.BlooioIncompleteMessagesError` (a
-:class:`~blooio_dagster.api.errors.BlooioIncompleteError`): pages not newest first (``sort``
-ignored), messages newer than the ``until`` asked for (``until`` ignored), empty pages where the
-total says messages exist, or a millisecond holding more than a page that ``offset`` cannot
-page through (without totals, that includes a window whose messages all share one
-millisecond and are as many as a page held: it cannot be told from a capped page but by
-offset). A message delivered late with an old ``time_sent`` into a part already read is
-not seen, as by any reader.
-
-**Many chats.** :func:`fetch_chats` reads chats concurrently, each worker taking the next chat,
-through the client's one pacer, so they share its concurrency and rate limits. A chat with
-fewer messages than a page in the window costs one request.
+Why: docs/design.md, section "Reading messages completely".
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import re
-import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import pairwise
-from typing import Any, Literal, TypeVar
-from urllib.parse import quote
+from typing import Any
 
-from blooio_dagster.api.errors import (
-    BlooioConfigError,
-    BlooioError,
-    BlooioIncompleteMessagesError,
-    BlooioRequestError,
-    BlooioResponseError,
-)
+from blooio_dagster.api.errors import BlooioIncompleteMessagesError, BlooioRequestError
 from blooio_dagster.api.retry import backoff_seconds
-from blooio_dagster.api.wire.chats import checked_pagination
-from blooio_dagster.api.wording import counted
+from blooio_dagster.api.wire.messages import (
+    Direction,
+    Message,
+    MessagesPage,
+    check_newest_first,
+)
 
-logger = logging.getLogger("blooio_dagster")
-
-Message = dict[str, Any]
-_Error = TypeVar("_Error", bound=BlooioError)
-Direction = Literal["inbound", "outbound"]
-DIRECTIONS = ("inbound", "outbound")
-#: How errors and logs name the endpoint: never with the chat id, a customer's number or email.
-MESSAGES_PATH = "/chats/{chat_id}/messages"
 #: Reads in a row of a page that came back empty although its total says messages exist.
 MAX_EMPTY_READS = 4
 #: Sweeps by offset over a millisecond holding more than a page, gathering its messages.
@@ -119,20 +63,6 @@ class MessagesWindow:
         return params
 
 
-@dataclass(frozen=True)
-class MessagesPage:
-    """A checked page: its messages as sent, ``pagination.total`` and ``pagination.limit``.
-
-    ``untimed`` holds the ids of the messages the page listed with ``time_sent`` null (queued,
-    not sent yet): they have no place in the history yet, so they are not in ``messages``.
-    """
-
-    messages: list[Message]
-    total: int | None
-    limit: int | None
-    untimed: tuple[str, ...] = ()
-
-
 FetchMessages = Callable[[str, MessagesWindow], MessagesPage]
 """``fetch(chat_id, window)``: one page; must be safe to call from several threads."""
 
@@ -145,69 +75,6 @@ class ChatMessages:
     messages: list[Message]
     requests: int
     unsent_skipped: int = 0
-
-
-@dataclass(frozen=True)
-class MessagesProgress:
-    """Where a fan-out stands, given to ``on_progress`` after every chat."""
-
-    chats_done: int
-    chats_total: int
-    requests: int
-    messages: int
-    elapsed_seconds: float
-
-
-@dataclass(frozen=True)
-class MessagesResult:
-    """The messages of many chats, and what reading them cost.
-
-    Attributes:
-        messages: each chat's messages, oldest first by (``time_sent``, ``message_id``), as
-            Blooio sent them, keyed by chat id in the order the chats were given; every chat
-            that exists is a key, with an empty list when it had no message in the window.
-        not_found: chats deleted since they were listed: answered 404, and still 404 at
-            ``GET /chats/{chat_id}`` after a pause (a lagging replica's 404 is read again);
-            they are not in ``messages``, and their count is logged.
-        since: the window's start (epoch ms, inclusive), ``None`` for the whole history.
-        until: the window's end (epoch ms, exclusive), ``None`` for up to each chat's read.
-        preceding: whether each chat's messages also reach back before ``since`` to the
-            newest message there that is not a failed outbound one (the whole history
-            before ``since`` when there is none).
-        requests: requests answered with a page or a 404 (retries not counted).
-        retries: requests retried after a failure (5xx, 429, timeouts, cut-off bodies).
-        elapsed_seconds: how long the fan-out took.
-        unsent_skipped: messages listed without a ``time_sent`` (queued, not sent yet), left
-            out: they have no place in a conversation until they are sent.
-    """
-
-    messages: dict[str, list[Message]]
-    not_found: tuple[str, ...]
-    since: int | None
-    until: int | None
-    preceding: bool
-    requests: int
-    retries: int
-    elapsed_seconds: float
-    unsent_skipped: int = 0
-
-    @property
-    def deleted_chats(self) -> int:
-        """Chats confirmed deleted since they were listed (``len(not_found)``)."""
-        return len(self.not_found)
-
-    @property
-    def message_count(self) -> int:
-        """Messages over all chats."""
-        return sum(map(len, self.messages.values()))
-
-    def rows(self) -> list[Message]:
-        """Every message, each with its ``chat_id`` added, chat by chat, oldest first."""
-        return [
-            {**message, "chat_id": chat_id}
-            for chat_id, messages in self.messages.items()
-            for message in messages
-        ]
 
 
 def message_key(message: Message) -> tuple[int, str]:
@@ -300,7 +167,7 @@ def _read_chat(
             # A short page the total says is not the end: a page cut short, or a total of
             # the chat's whole history, which no windowed read could ever reach.
             total = None
-        _check_newest_first(rows, top)
+        check_newest_first(rows, top)
         for row in rows:
             seen[row["message_id"]] = row
         if not rows:
@@ -426,7 +293,7 @@ def _read_millisecond(
         while True:
             page = fetch(chat_id, MessagesWindow(page_size, at - 1, at + 1, direction, offset))
             requests += 1
-            _check_newest_first(page.messages, at + 1)
+            check_newest_first(page.messages, at + 1)
             rows = [row for row in page.messages if row["time_sent"] >= at - 1]
             if page.total is not None:
                 total = page.total
@@ -457,116 +324,7 @@ def _read_millisecond(
     )
 
 
-def fetch_chats(
-    fetch: FetchMessages,
-    chat_ids: Sequence[str],
-    *,
-    since: int | None,
-    until: int | None,
-    preceding: bool,
-    page_size: int,
-    max_concurrency: int,
-    on_progress: Callable[[MessagesProgress], None] | None = None,
-    retries: Callable[[], int] = lambda: 0,
-    exists: Callable[[str], bool] | None = None,
-) -> MessagesResult:
-    """Read every chat of ``chat_ids`` with :func:`read_chat`, ``max_concurrency`` at a time.
-
-    A chat answered 404 is gone only once ``exists(chat_id)`` (``GET /chats/{chat_id}``),
-    asked after a pause, agrees: a replica that lags behind the chat list answers 404 for a
-    chat just listed, and such a chat is read again (see :func:`_read_unless_gone`). Chats
-    gone go to ``not_found`` and their count is logged; if every chat is gone, the first 404
-    is raised (a wrong ``base_url`` looks the same). Without ``exists`` a 404 is believed.
-    The first other error stops the fan-out and is raised. ``retries`` tells the retries so
-    far, for the result.
-    """
-    started = time.monotonic()
-    ids = list(dict.fromkeys(chat_ids))
-    read: dict[str, list[Message]] = {}
-    not_found: list[str] = []
-    first_404: BlooioRequestError | None = None
-    failures: list[BaseException] = []
-    lock = threading.Lock()
-    queue = iter(ids)
-    totals = {"requests": 0, "messages": 0, "unsent_skipped": 0}
-
-    def work() -> None:
-        nonlocal first_404
-        while True:
-            with lock:
-                if failures:
-                    return
-                chat_id = next(queue, None)
-            if chat_id is None:
-                return
-            try:
-                got, gone, asked = _read_unless_gone(
-                    fetch,
-                    exists,
-                    chat_id,
-                    since=since,
-                    until=until,
-                    preceding=preceding,
-                    page_size=page_size,
-                )
-                if gone is not None:
-                    with lock:
-                        not_found.append(chat_id)
-                        first_404 = first_404 or gone
-                        totals["requests"] += asked
-            except BaseException as exc:
-                with lock:
-                    failures.append(exc)
-                return
-            with lock:
-                if got is not None:
-                    read[chat_id] = got.messages
-                    totals["requests"] += got.requests + asked
-                    totals["messages"] += len(got.messages)
-                    totals["unsent_skipped"] += got.unsent_skipped
-                progress = MessagesProgress(
-                    chats_done=len(read) + len(not_found),
-                    chats_total=len(ids),
-                    requests=totals["requests"],
-                    messages=totals["messages"],
-                    elapsed_seconds=time.monotonic() - started,
-                )
-            if on_progress is not None:
-                try:
-                    on_progress(progress)
-                except BaseException as exc:
-                    with lock:
-                        failures.append(exc)
-                    return
-
-    workers = [
-        threading.Thread(target=work, name=f"blooio-messages-{n}", daemon=True)
-        for n in range(min(max_concurrency, len(ids)))
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    if failures:
-        raise failures[0]
-    if ids and len(not_found) == len(ids) and first_404 is not None:
-        raise first_404
-    gone = set(not_found)
-    log_left_out(len(gone), totals["unsent_skipped"])
-    return MessagesResult(
-        messages={chat_id: read[chat_id] for chat_id in ids if chat_id in read},
-        not_found=tuple(chat_id for chat_id in ids if chat_id in gone),
-        since=since,
-        until=until,
-        preceding=preceding,
-        requests=totals["requests"],
-        retries=retries(),
-        elapsed_seconds=time.monotonic() - started,
-        unsent_skipped=totals["unsent_skipped"],
-    )
-
-
-def _read_unless_gone(
+def read_unless_gone(
     fetch: FetchMessages,
     exists: Callable[[str], bool] | None,
     chat_id: str,
@@ -598,198 +356,6 @@ def _read_unless_gone(
         "GET /chats/{chat_id} kept finding it (a replica lagging behind?)",
         chat_id=chat_id,
     )
-
-
-def log_left_out(deleted_chats: int, unsent_skipped: int) -> None:
-    """Log by count (never by id) what a read left out: chats deleted, messages not sent."""
-    if deleted_chats:
-        logger.warning(
-            "Blooio: %s deleted since they were listed (404, confirmed by GET /chats/{chat_id}) "
-            "%s left out of the messages.",
-            counted(deleted_chats, "chat"),
-            "is" if deleted_chats == 1 else "are",
-        )
-    if unsent_skipped:
-        logger.info(
-            "Blooio: %s without a time_sent yet (queued, not sent) left out.",
-            counted(unsent_skipped, "message"),
-        )
-
-
-def chat_ref(chat_id: str) -> str:
-    """A short stable name for a chat in errors and logs that must not show its id: the
-    first 8 hex digits of the id's SHA-256 (the same chat always gets the same one)."""
-    return "chat sha256:" + hashlib.sha256(chat_id.encode()).hexdigest()[:8]
-
-
-def misanswered(
-    payload: Any, chat_id: str, params: dict[str, str | int]
-) -> tuple[str, bool] | None:
-    """How a messages answer is not the one asked for, and whether that is fatal; ``None``
-    when it is (as far as it says).
-
-    A cache or proxy can serve the page of another request. Another chat's page, or the
-    page of another offset, would be stored as this chat's, or leave a gap: fatal (raised
-    once retries do not help). A message newer than ``until``: the page of another window,
-    or an API ignoring ``until``, which the reader names; not fatal. A ``pagination.limit``
-    other than the one asked for is no mismatch: a smaller one is a cap the reader pages
-    by, a larger one changes nothing. Messages older than ``since`` are kept out by the
-    reader (a page of a window reaching further back holds the newest of this one too).
-    """
-    if not isinstance(payload, dict):
-        return None  # the shape check names it
-    answered = payload.get("chat_id")
-    if isinstance(answered, str) and _chat_form(answered) != _chat_form(chat_id):
-        return "the page is another chat's (its chat_id is not the one asked for)", True
-    pagination = payload.get("pagination")
-    offset = pagination.get("offset") if isinstance(pagination, dict) else None
-    if type(offset) is int and offset != params.get("offset", 0):
-        return f"the page is the one at offset {offset}, not {params.get('offset', 0)}", True
-    until = params.get("until")
-    messages = payload.get("messages")
-    if type(until) is int and isinstance(messages, list):
-        times = [m.get("time_sent") for m in messages if isinstance(m, dict)]
-        if any(type(t) is int and t > until for t in times):
-            return f"the page holds messages sent after the until asked for ({until} ms)", False
-    return None
-
-
-# -- checks ----------------------------------------------------------------------------------
-
-
-def check_chat_id(chat_id: object) -> str:
-    """``chat_id`` if it is a non-empty string, else a clear error."""
-    if not isinstance(chat_id, str) or not chat_id:
-        raise BlooioConfigError(
-            f"chat_id must be a non-empty string such as '+15551234567', an email or a "
-            f"'grp_...' id, got {chat_id!r}."
-        )
-    return chat_id
-
-
-def check_chat_ids(chat_ids: object) -> list[str]:
-    """``chat_ids`` as a list if it is a collection of non-empty strings, else a clear error."""
-    if isinstance(chat_ids, str | bytes) or not hasattr(chat_ids, "__iter__"):
-        raise BlooioConfigError(
-            f"chat_ids must be a list (or other iterable) of chat ids, got "
-            f"{type(chat_ids).__name__}; for one chat use list_messages or pass [chat_id]."
-        )
-    ids = list(chat_ids)
-    for index, chat_id in enumerate(ids):
-        if not isinstance(chat_id, str) or not chat_id:
-            got = "an empty string" if chat_id == "" else type(chat_id).__name__
-            raise BlooioConfigError(f"chat_ids[{index}] must be a non-empty string, got {got}.")
-    return ids
-
-
-def check_direction(direction: object) -> Direction | None:
-    """``direction`` if it is ``None``, ``"inbound"`` or ``"outbound"``, else a clear error."""
-    if direction is None:
-        return None
-    if direction == "inbound":
-        return "inbound"
-    if direction == "outbound":
-        return "outbound"
-    raise BlooioConfigError(
-        f"direction must be 'inbound', 'outbound' or None (both), got {direction!r}."
-    )
-
-
-def check_window(since: int | None, until: int | None) -> None:
-    """Refuse a window that holds no time: ``since`` must come before ``until``."""
-    for name, bound in (("since", since), ("until", until)):
-        if bound is not None and bound < 0:
-            raise BlooioConfigError(f"{name} must be at or after 1970-01-01, got {bound} ms.")
-    if since is not None and until is not None and since >= until:
-        raise BlooioConfigError(
-            f"since ({since} ms) must come before until ({until} ms): the window is [since, until)."
-        )
-
-
-def _chat_form(chat_id: str) -> str:
-    """``chat_id`` as an API may echo it back: case and phone punctuation do not matter."""
-    return _PHONE_PUNCTUATION.sub("", chat_id).casefold()
-
-
-_PHONE_PUNCTUATION = re.compile(r"[\s()\-]")
-
-
-def parse_messages_page(payload: Any) -> MessagesPage:
-    """``payload`` as a :class:`MessagesPage`, or :class:`BlooioResponseError` naming the fault."""
-
-    def bad(problem: str) -> BlooioResponseError:
-        return BlooioResponseError(problem, MESSAGES_PATH)
-
-    if not isinstance(payload, dict):
-        raise bad(f"expected a JSON object, got {type(payload).__name__}")
-    messages = payload.get("messages")
-    if not isinstance(messages, list):
-        raise bad(f"'messages' must be a list, got {type(messages).__name__}")
-    untimed: list[str] = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise bad(f"messages[{index}] must be an object, got {type(message).__name__}")
-        message_id = message.get("message_id")
-        if not isinstance(message_id, str) or not message_id:
-            raise bad(f"messages[{index}] has no string 'message_id'")
-        sent = message.get("time_sent")
-        if sent is None:
-            untimed.append(message_id)
-        elif type(sent) is not int:
-            raise bad(
-                f"messages[{index}] ('{message_id}') has time_sent {sent!r}; "
-                "expected epoch milliseconds"
-            )
-    pagination, total = checked_pagination(payload, bad)
-    limit = pagination.get("limit")
-    return MessagesPage(
-        messages=[m for m in messages if m["time_sent"] is not None] if untimed else messages,
-        total=total,
-        limit=limit if type(limit) is int and limit >= 1 else None,
-        untimed=tuple(untimed),
-    )
-
-
-def hide_chat_id(error: _Error, chat_id: str) -> _Error:
-    """``error`` with ``chat_id`` (a customer's number or email) replaced by ``{chat_id}``.
-
-    Errors end up in Dagster's event log, which must not carry customers' identities. The
-    copy keeps the class and attributes (``status_code``, ``api_code``...) and gains
-    ``chat_id`` as an attribute, for code that needs it.
-    """
-    forms = sorted({quote(chat_id, safe=""), quote(chat_id), chat_id}, key=len, reverse=True)
-
-    def scrub(text: str) -> str:
-        for form in forms:
-            text = text.replace(form, "{chat_id}")
-        return text
-
-    hidden = type(error).__new__(type(error))
-    hidden.__dict__.update(error.__dict__)
-    hidden.args = tuple(scrub(arg) if isinstance(arg, str) else arg for arg in error.args)
-    for name in ("path", "api_message", "problem"):
-        value = getattr(hidden, name, None)
-        if isinstance(value, str):
-            setattr(hidden, name, scrub(value))
-    hidden.chat_id = chat_id  # type: ignore[attr-defined]
-    return hidden
-
-
-# -- internals -------------------------------------------------------------------------------
-
-
-def _check_newest_first(rows: list[Message], top: int | None) -> None:
-    times = [row["time_sent"] for row in rows]
-    if any(later > earlier for earlier, later in pairwise(times)):
-        raise _incomplete(
-            "a page asked for newest first (sort=desc) came in another order, so pages "
-            "cannot be joined; the API seems to ignore sort"
-        )
-    if top is not None and times and times[0] > top:
-        raise _incomplete(
-            f"a page asked for messages up to {top} ms held one sent at {times[0]} ms; "
-            "the API seems to ignore until"
-        )
 
 
 def _predecessor_read(seen: Any, since: int, oldest: int) -> bool:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from blooio_dagster.api.errors import BlooioResponseError
+from blooio_dagster.api.wire.messages import DIRECTIONS
 from blooio_dagster.api.wire.values import (
     MESSAGES_PATH,
     chat_name,
@@ -104,7 +105,6 @@ _NAT = np.iinfo("int64").min
 
 _MESSAGE_FIELDS = tuple(c.source[0] for c in MESSAGE_COLUMNS if c.source)
 _REQUIRED_FIELDS = ("message_id", "direction")
-_DIRECTIONS = {"inbound", "outbound"}
 
 
 def _message_column(
@@ -142,9 +142,9 @@ def _message_column(
         raise BlooioResponseError(
             f"column {column.name} could not be built: {exc}", MESSAGES_PATH
         ) from None
-    if field == "direction" and not set(values) <= _DIRECTIONS:
+    if field == "direction" and not set(values) <= DIRECTIONS:
         raise bad(
-            first_index(values, lambda v: v not in _DIRECTIONS), "expected inbound or outbound"
+            first_index(values, lambda v: v not in DIRECTIONS), "expected inbound or outbound"
         )
     return typed
 

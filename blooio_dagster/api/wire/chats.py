@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from blooio_dagster.api.errors import BlooioConfigError, BlooioResponseError
 from blooio_dagster.api.wire.records import Pagination, RecordPage
+from blooio_dagster.api.wire.values import CHATS_PATH
 from blooio_dagster.api.wording import counted
 
 SORTS = ("recent", "oldest")
@@ -77,7 +78,7 @@ def page_answer(page: Any, limit: int, offset: int, server_time: int | None) -> 
     for index, record in enumerate(page.chats):
         if not record.id:
             raise BlooioResponseError(
-                f"chats[{index}] has no string 'id' (got '')", "/chats", offset
+                f"chats[{index}] has no string 'id' (got '')", CHATS_PATH, offset
             )
     total = reported = None
     if isinstance(page.pagination, Pagination):
@@ -86,7 +87,7 @@ def page_answer(page: Any, limit: int, offset: int, server_time: int | None) -> 
         total = None
     elif total < 0:
         raise BlooioResponseError(
-            f"'pagination.total' must be a whole number >= 0, got {total!r}", "/chats", offset
+            f"'pagination.total' must be a whole number >= 0, got {total!r}", CHATS_PATH, offset
         )
     return PageAnswer(
         chats=page.chats,
@@ -104,7 +105,7 @@ def check_chats_page(payload: Any, offset: int) -> None:
     """
 
     def bad(problem: str) -> BlooioResponseError:
-        return BlooioResponseError(problem, "/chats", offset)
+        return BlooioResponseError(problem, CHATS_PATH, offset)
 
     if not isinstance(payload, dict):
         raise bad(f"expected a JSON object, got {type(payload).__name__}")
