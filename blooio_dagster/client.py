@@ -48,7 +48,6 @@ from blooio_dagster.api.wire.chats import (
     page_answer,
 )
 from blooio_dagster.api.wire.messages import (
-    MESSAGES_PATH,
     Direction,
     MessagesPage,
     check_chat_id,
@@ -60,7 +59,7 @@ from blooio_dagster.api.wire.messages import (
     parse_messages_page,
 )
 from blooio_dagster.api.wire.records import ChatList, decode_chats_page
-from blooio_dagster.api.wire.values import CHATS_PATH
+from blooio_dagster.api.wire.values import CHATS_PATH, MESSAGES_PATH
 from blooio_dagster.api.wording import every_attempt
 from blooio_dagster.crawl.chats import ChatCrawler
 from blooio_dagster.crawl.fanout import MessagesProgress, MessagesResult, fetch_chats, log_left_out
