@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         BlooioCostlyBackfillWarning,
         blooio_partitions,
         build_blooio_assets,
+        build_blooio_freshness_sensor,
     )
     from blooio_dagster.client import (
         DEFAULT_BASE_URL,
@@ -93,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "BlooioCostlyBackfillWarning": "blooio_dagster.assets",
     "blooio_partitions": "blooio_dagster.assets",
     "build_blooio_assets": "blooio_dagster.assets",
+    "build_blooio_freshness_sensor": "blooio_dagster.assets",
     "BusinessHours": "blooio_dagster.tables.business_hours",
     "DEFAULT_BASE_URL": "blooio_dagster.client",
     "BlooioClient": "blooio_dagster.client",
@@ -169,6 +171,7 @@ __all__ = [
     "__version__",
     "blooio_partitions",
     "build_blooio_assets",
+    "build_blooio_freshness_sensor",
     "build_blooio_schedule",
     "chats_to_frame",
     "current_chats_frame",
