@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         BlooioCostlyBackfillWarning as BlooioCostlyBackfillWarning,
         blooio_partitions as blooio_partitions,
         build_blooio_assets as build_blooio_assets,
+        build_blooio_freshness_sensor as build_blooio_freshness_sensor,
     )
     from blooio_dagster.client import (
         BlooioClient as BlooioClient,

@@ -1,14 +1,10 @@
 """Loading a stored table for days that held no rows, whether or not the IO manager stored them.
 
-Some IO managers store nothing for an empty output: dagster-duckdb-pandas 0.29 (Dagster 1.13)
-skips the write of an empty DataFrame and creates no table, so on a fresh warehouse a day
-without activity leaves ``chats`` absent, and an asset loading it fails. The assets computed
-from stored tables therefore load their inputs through :func:`empty_days_loader`, an input
-manager that first asks Dagster's event log what the upstream days recorded: when every day
-loaded was last materialized with ``dagster/row_count`` 0, there is nothing to read, stored or
-not, and the input is an empty frame of the table's declared columns. Anything else, including
-a day never materialized, is loaded by the upstream asset's own IO manager, exactly as without
-this module, so a missing or broken upstream still fails loudly.
+:func:`empty_days_loader` is an input manager: inputs whose days were all last materialized
+with ``dagster/row_count`` 0 load as empty frames of the table's declared columns; anything
+else, a day never materialized included, is loaded by the upstream asset's own IO manager.
+Why: docs/design.md, section "The Dagster face" (some IO managers store nothing for an empty
+output).
 """
 
 from __future__ import annotations

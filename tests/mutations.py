@@ -36,12 +36,14 @@ PAGE_READER = "blooio_dagster/crawl/reading.py"
 MESSAGES = "blooio_dagster/crawl/messages.py"
 REPLY_TIMES = "blooio_dagster/tables/reply_times.py"
 COMPONENT = "blooio_dagster/components/blooio_component.py"
+FRESHNESS = "blooio_dagster/assets/freshness.py"
 
 CRAWL_TESTS = ("tests/test_completeness_properties.py", "tests/test_completeness.py")
 MESSAGES_TESTS = ("tests/test_messages_properties.py", "tests/test_messages_client.py")
 REPLY_TESTS = ("tests/test_reply_times.py",)
 EVERY_SETTING = ("tests/test_component.py::test_every_setting_reaches_the_resource_and_the_assets",)
 SETTINGS_TESTS = "tests/test_component_settings.py"
+FRESHNESS_TESTS = ("tests/test_freshness.py",)
 #: -x: the first failure kills the mutant; no shrinking (see tests/conftest.py): any failing
 #: example will do.
 PYTEST_OPTIONS = (
@@ -138,6 +140,31 @@ MUTANTS: tuple[Mutant, ...] = (
         "(reply_measure < sla)",
         "a reply exactly at the SLA counts as a breach (< instead of <=)",
         REPLY_TESTS,
+    ),
+    # -- freshness: the newest day's, not any day's
+    Mutant(
+        "freshness-any-stored-day-counts",
+        FRESHNESS,
+        "            if due is None or (age is not None and age <= after):\n",
+        "            if due is None or age is not None:\n",
+        "a table with any day stored passes, however old its newest day (a backfill looks fresh)",
+        FRESHNESS_TESTS,
+    ),
+    Mutant(
+        "freshness-warn-window-ignored",
+        FRESHNESS,
+        "        return fail + ([(self.warn_after, dg.AssetCheckSeverity.WARN)] if self.warn_after else [])\n",
+        "        return fail\n",
+        "the newest-day check never warns, it only fails",
+        FRESHNESS_TESTS,
+    ),
+    Mutant(
+        "freshness-sensor-never-sees-a-day-due",
+        FRESHNESS,
+        '        return "|".join(str(self.due(now, after)) for after, _ in self.windows())\n',
+        '        return ""\n',
+        "the sensor runs the checks once and never again as days become due",
+        FRESHNESS_TESTS,
     ),
     # -- the component: each setting left behind by build_defs
     Mutant(

@@ -409,6 +409,8 @@ def test_checks_pass_on_good_data(project: Project) -> None:
     evaluations = {
         (e.asset_key.to_user_string(), e.check_name): e.passed
         for e in result.get_asset_check_evaluations()
+        # Judged by the machine's clock, not by the data: tests/test_freshness.py fixes it.
+        if e.check_name != "newest_day_stored"
     }
     tables = ["chats", "messages", "reply_times", "chat_response_lag", "response_summary"]
     assert evaluations == {
@@ -424,7 +426,8 @@ def test_checks_pass_on_good_data(project: Project) -> None:
 def test_duplicate_ids_fail_the_blocking_check_and_stop_downstream(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import blooio_dagster.assets as assets_module
+    import blooio_dagster.assets.api_tables as api_tables
+    import blooio_dagster.assets.current as current
 
     def duplicating(
         chats: list[dict[str, Any]], fetched_at: datetime | None = None
@@ -432,7 +435,8 @@ def test_duplicate_ids_fail_the_blocking_check_and_stop_downstream(
         frame = chats_to_frame(chats, fetched_at)
         return pd.concat([frame, frame.tail(2)], ignore_index=True)  # the oldest: in the day
 
-    monkeypatch.setattr(assets_module, "chats_to_frame", duplicating)
+    monkeypatch.setattr(api_tables, "chats_to_frame", duplicating)
+    monkeypatch.setattr(current, "chats_to_frame", duplicating)
     (day,) = project.days(1)
 
     result = project.run(day, raise_on_error=False)
@@ -506,7 +510,10 @@ def test_the_definitions_carry_what_the_ui_shows() -> None:
         partitions = assets[k].partitions_def
         assert isinstance(partitions, dg.DailyPartitionsDefinition)
         assert partitions.timezone == "Europe/Paris"
-    assert assets[key["chats"]].specs_by_key[key["chats"]].freshness_policy is not None
+    # A daily table's freshness is its newest day's (tests/test_freshness.py), not a policy's.
+    assert assets[key["chats"]].specs_by_key[key["chats"]].freshness_policy is None
+    current = key["current_chats"]
+    assert assets[current].specs_by_key[current].freshness_policy is not None
     expr = {
         name: assets[k].specs_by_key[k].metadata.get("partition_expr") for name, k in key.items()
     }
@@ -622,9 +629,9 @@ def test_the_key_is_absent_from_the_event_log(start_server: ServerFactory, tmp_p
 def test_long_crawls_log_progress(
     start_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import blooio_dagster.assets as assets_module
+    import blooio_dagster.assets.reporting as reporting
 
-    monkeypatch.setattr(assets_module, "PROGRESS_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(reporting, "PROGRESS_EVERY_SECONDS", 0.0)
     # A few pages are enough to log progress after each, with the interval at 0.
     server = start_server(chats=800, seed=27)
     project = Project(server, tmp_path / "w.duckdb", partitioned=False, messages=False)

@@ -64,6 +64,9 @@ def test_yaml_attributes_build_the_assets_schedule_and_resource(
     assert len(server.chats_requests()) >= 1000 / 50
 
 
+#: The daily tables, each with its newest-day freshness check.
+ALL_PARTITIONED = ("chats", "messages", "reply_times", "chat_response_lag", "response_summary")
+
 #: The settings of :func:`test_every_setting_reaches_the_resource_and_the_assets`, each away
 #: from its default so that a setting left behind shows.
 EVERY_SETTING: dict[str, Any] = {
@@ -75,8 +78,8 @@ EVERY_SETTING: dict[str, Any] = {
     "max_missing": 3,
     "page_size": 100,
     "backfill_policy": "multi_run",
-    "freshness_warn_hours": 2,
-    "freshness_fail_hours": 6,
+    "freshness_warn_hours": 30,
+    "freshness_fail_hours": 40,
     "partition_expr": "CONVERT_TIMEZONE('{timezone}', {column})::TIMESTAMP_NTZ",
     "reply_sla_minutes": 15,
     "business_hours": {"days": "Mon-Fri", "start": "08:00", "end": "18:00"},
@@ -123,9 +126,18 @@ def test_every_setting_reaches_the_resource_and_the_assets(
     assert chats.automation_condition == dg.AutomationCondition.on_cron(
         "0 6 * * *", cron_timezone="Europe/Paris"
     )
-    assert chats.freshness_policy == dg.FreshnessPolicy.time_window(
-        fail_window=timedelta(hours=6), warn_window=timedelta(hours=2)
+    assert specs["current_chats"].freshness_policy == dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=40), warn_window=timedelta(hours=30)
     )
+    windows = {
+        spec.asset_key.path[-1]: dict(spec.metadata)
+        for check in defs.assets or []
+        if isinstance(check, dg.AssetChecksDefinition)
+        for spec in check.check_specs
+        if spec.name == "newest_day_stored"
+    }
+    hours = {"blooio/fail_after_hours": 40.0, "blooio/warn_after_hours": 30.0}
+    assert windows == dict.fromkeys(ALL_PARTITIONED, hours)
     assert (
         chats.metadata["partition_expr"]
         == "CONVERT_TIMEZONE('Europe/Paris', last_message_time)::TIMESTAMP_NTZ"

@@ -173,6 +173,7 @@ def test_the_webserver_serves_the_asset_graph(webserver_url: str) -> None:
         "chat_id_unique": True,
         "no_future_times": False,
         "column_schema_change": False,
+        "newest_day_stored": False,
     }
     (entry,) = data["workspaceOrError"]["locationEntries"]
     assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation"

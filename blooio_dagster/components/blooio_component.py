@@ -25,6 +25,7 @@ from blooio_dagster.assets import (
     DEFAULT_START_DATE,
     DUCKDB_PARTITION_EXPR,
     build_blooio_assets,
+    build_blooio_freshness_sensor,
 )
 from blooio_dagster.resources import BlooioResource
 from blooio_dagster.schedules import DEFAULT_REPLY_LOOKBACK_DAYS, build_blooio_schedule
@@ -169,12 +170,19 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
     freshness_warn_hours: Annotated[
         float | None,
         *_positive,
-        _doc("Warn when chats are older than this many hours; null for none."),
+        _doc(
+            "Warn when a table's newest data is older than this many hours: since its newest "
+            "stored day ended (daily tables: 24 or more), or since the snapshot (current_chats); "
+            "null for none."
+        ),
     ] = 26
     freshness_fail_hours: Annotated[
         float | None,
         *_positive,
-        _doc("Fail freshness after this many hours; null for no policy."),
+        _doc(
+            "The same, failing (severity ERROR) after this many hours; null for no freshness "
+            "checks or policy at all."
+        ),
     ] = 48
     partition_expr: Annotated[
         str, _doc("SQL template ({column}, {timezone}) a database IO manager filters days by.")
@@ -247,9 +255,16 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
             if self.schedule
             else []
         )
+        # The daily tables' freshness checks are judged when a day becomes due, by this sensor.
+        sensors = (
+            [build_blooio_freshness_sensor(assets, name=f"{self.group_name}_freshness")]
+            if self.partitioned and self.freshness_fail_hours is not None
+            else []
+        )
         return dg.Definitions(
             assets=assets,
             schedules=schedules,
+            sensors=sensors,
             resources={
                 self.resource_key: BlooioResource.from_env(
                     self.api_key_env_var,
@@ -273,6 +288,15 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
                 f"freshness_warn_hours ({warn:g}) must be less than freshness_fail_hours "
                 f"({self.freshness_fail_hours:g})."
             )
+        for name in ("freshness_warn_hours", "freshness_fail_hours"):
+            hours = getattr(self, name)
+            if self.partitioned and hours is not None and hours < 24:
+                raise dg.DagsterInvalidDefinitionError(
+                    f"{name} ({hours:g}) must be 24 or more with partitioned: true: a daily "
+                    "table's newest data ends at a midnight, so it would be stale every day "
+                    "well before the next day's run. Allow a day plus the time the daily run "
+                    "takes (the defaults are 26 and 48)."
+                )
         return dg.FreshnessPolicy.time_window(
             fail_window=timedelta(hours=self.freshness_fail_hours),
             warn_window=timedelta(hours=warn) if warn is not None else None,
