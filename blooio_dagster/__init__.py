@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     )
     from blooio_dagster.client import (
         BlooioClient as BlooioClient,
-        ChatCrawlResult as ChatCrawlResult,
     )
     from blooio_dagster.components import (
         BlooioComponent as BlooioComponent,
@@ -57,6 +56,9 @@ if TYPE_CHECKING:
     )
     from blooio_dagster.crawl.reading import (
         CrawlProgress as CrawlProgress,
+    )
+    from blooio_dagster.crawl.result import (
+        ChatCrawlResult as ChatCrawlResult,
     )
     from blooio_dagster.resources import (
         BlooioLiteralKeyWarning as BlooioLiteralKeyWarning,

@@ -10,9 +10,7 @@ into one of the errors in :mod:`blooio_dagster.api.errors`), and checks the answ
 from __future__ import annotations
 
 import logging
-import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -37,6 +35,7 @@ from blooio_dagster.api.settings import (
     TIMEOUT,
     check_settings,
     is_loopback,
+    to_epoch_ms,
 )
 from blooio_dagster.api.transport import RetryCounter, Transport
 from blooio_dagster.api.wire.chats import (
@@ -58,75 +57,16 @@ from blooio_dagster.api.wire.messages import (
     misanswered,
     parse_messages_page,
 )
-from blooio_dagster.api.wire.records import ChatList, decode_chats_page
+from blooio_dagster.api.wire.records import decode_chats_page
 from blooio_dagster.api.wire.values import CHATS_PATH, MESSAGES_PATH
 from blooio_dagster.api.wording import every_attempt
 from blooio_dagster.crawl.chats import ChatCrawler
 from blooio_dagster.crawl.fanout import MessagesProgress, MessagesResult, fetch_chats, log_left_out
 from blooio_dagster.crawl.messages import FetchMessages, MessagesWindow, read_chat
 from blooio_dagster.crawl.reading import CrawlProgress
+from blooio_dagster.crawl.result import ChatCrawlResult, crawl_result
 
 logger = logging.getLogger("blooio_dagster")
-
-
-@dataclass(frozen=True)
-class ChatCrawlResult:
-    """Every chat a crawl found, what it verified, and what it cost (for metadata and logs).
-
-    Attributes:
-        chats: every chat, newest first (or oldest first for ``sort="oldest"``), read as
-            dicts; held as compact records, so
-            :func:`~blooio_dagster.tables.chats.chats_to_frame` converts them without dicts.
-        verified: whether every chat is accounted for (always true unless ``max_missing``
-            let a shortfall through).
-        expected_total: chats the API says exist (in the ``active_since`` window); ``None``
-            when it sends no ``pagination.total``.
-        unique_chats: distinct chats read; ``len(chats)``.
-        missing: chats unaccounted for (0 when verified); ``None`` when not countable.
-        deleted: chats the crawl read, then saw gone from the list, and left out.
-        repaired_regions: parts of the list that did not add up and were read again.
-        pages: requests answered with a page, re-reads included.
-        refetched_pages: re-reads: windows read again to join pages, ties or the end.
-        passes: passes over the list, each reading what changed during the one before.
-        retries: requests retried after a failure (5xx, 429, timeouts, cut-off bodies).
-        elapsed_seconds: how long the crawl took.
-        server_time: the API's clock during the crawl: the median of its answers' ``Date``
-            headers, so one node whose clock is off cannot move it far; ``None`` if it sends
-            none. What "now" means for the chats read.
-        server_clocks: every ``Date`` header the crawl's answers carried, in order of arrival.
-    """
-
-    chats: ChatList
-    verified: bool
-    expected_total: int | None
-    unique_chats: int
-    missing: int | None
-    deleted: int
-    repaired_regions: int
-    pages: int
-    refetched_pages: int
-    passes: int
-    retries: int
-    elapsed_seconds: float
-    server_time: datetime | None = None
-    server_clocks: tuple[datetime, ...] = ()
-
-
-def to_epoch_ms(moment: datetime | int, name: str = "active_since") -> int:
-    """An aware datetime or epoch milliseconds as epoch milliseconds."""
-    if isinstance(moment, bool) or not isinstance(moment, datetime | int):
-        raise BlooioConfigError(
-            f"{name} must be a timezone-aware datetime or epoch milliseconds (int), "
-            f"got {type(moment).__name__}."
-        )
-    if isinstance(moment, int):
-        return moment
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise BlooioConfigError(
-            f"{name} must be timezone-aware (for example datetime(2026, 1, 1, tzinfo=UTC)); "
-            "a naive datetime is ambiguous."
-        )
-    return int(moment.timestamp() * 1000)
 
 
 class BlooioClient:
@@ -292,36 +232,9 @@ class BlooioClient:
             concurrency=lambda: self._pacer.concurrency_limit,
         )
         chats = crawler.crawl(active_since=since_ms)
-        verdict, stats = crawler.verdict, crawler.stats
-        if not verdict.verified:
-            logger.warning(
-                "Blooio: %s chats unaccounted for (max_missing=%d lets the crawl return): %s",
-                verdict.missing,
-                max_missing,
-                "; ".join(verdict.regions),
-            )
         if sort == "oldest":
             chats.reverse()
-        return ChatCrawlResult(
-            chats=ChatList(chats),
-            verified=verdict.verified,
-            expected_total=verdict.expected,
-            unique_chats=len(chats),
-            missing=verdict.missing,
-            deleted=verdict.deleted,
-            repaired_regions=stats.repaired_regions,
-            pages=stats.pages,
-            refetched_pages=stats.refetched_pages,
-            passes=stats.passes,
-            retries=retries.count,
-            elapsed_seconds=stats.elapsed_seconds,
-            server_time=(
-                datetime.fromtimestamp(statistics.median_high(clocks) / 1000, UTC)
-                if clocks
-                else None
-            ),
-            server_clocks=tuple(datetime.fromtimestamp(ms / 1000, UTC) for ms in clocks),
-        )
+        return crawl_result(crawler, chats, retries=retries.count, clocks=clocks)
 
     def list_chats(
         self,

@@ -18,7 +18,7 @@ import pydantic
 import pytest
 
 from blooio_dagster import BlooioClient, BlooioComponent, BlooioConfigError, BlooioResource
-from blooio_dagster.api.settings import SETTINGS, Number, Text
+from blooio_dagster.api.settings import SETTINGS, Number, Text, settings_markdown
 from blooio_dagster.resources import BlooioLiteralKeyWarning
 from tests.dg_project import defs_folder, dg_project, run_dg
 
@@ -302,3 +302,9 @@ def test_a_whole_number_from_an_environment_variable_is_checked_when_the_resourc
 
     with dg.build_resources({"blooio": resource}) as started:
         assert started.blooio.page_size == 100
+
+
+def test_the_readme_table_of_settings_is_the_declarations() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = settings_markdown()
+    assert table in readme, f"the README's settings table differs from the declarations:\n{table}"

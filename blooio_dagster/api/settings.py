@@ -13,6 +13,7 @@ import ipaddress
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
@@ -338,7 +339,34 @@ SETTINGS: dict[str, Number[Any] | Text] = {
 }
 
 
+def settings_markdown() -> str:
+    """A markdown table of every setting, its default and what it means, for the docs."""
+
+    def default(setting: Number[Any] | Text) -> str:
+        return "" if setting.default is None else f"`{_number(setting.default)}`"
+
+    rows = [f"| `{s.name}` | {default(s)} | {s.description} |" for s in SETTINGS.values()]
+    return "\n".join(["| setting | default | meaning |", "|---|---|---|", *rows])
+
+
 def check_settings(**values: object) -> None:
     """Check each setting given by name; the first one refused raises its message."""
     for name, value in values.items():
         SETTINGS[name].check(value)
+
+
+def to_epoch_ms(moment: datetime | int, name: str = "active_since") -> int:
+    """An aware datetime or epoch milliseconds as epoch milliseconds."""
+    if isinstance(moment, bool) or not isinstance(moment, datetime | int):
+        raise BlooioConfigError(
+            f"{name} must be a timezone-aware datetime or epoch milliseconds (int), "
+            f"got {type(moment).__name__}."
+        )
+    if isinstance(moment, int):
+        return moment
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise BlooioConfigError(
+            f"{name} must be timezone-aware (for example datetime(2026, 1, 1, tzinfo=UTC)); "
+            "a naive datetime is ambiguous."
+        )
+    return int(moment.timestamp() * 1000)

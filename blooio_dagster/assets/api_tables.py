@@ -28,7 +28,8 @@ from blooio_dagster.checks import (
     unique_ids_result,
     unique_ids_spec,
 )
-from blooio_dagster.client import BlooioClient, ChatCrawlResult
+from blooio_dagster.client import BlooioClient
+from blooio_dagster.crawl.result import ChatCrawlResult
 from blooio_dagster.metadata import TableOutput, output_metadata, record_run_figures
 from blooio_dagster.resources import BlooioResource
 from blooio_dagster.tables.catalogue import API_TABLES, CHATS, DAY_COLUMNS, MESSAGES, REPLY_TIMES

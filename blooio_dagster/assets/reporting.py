@@ -10,8 +10,8 @@ from typing import Any
 import dagster as dg
 
 from blooio_dagster.api.wording import counted
-from blooio_dagster.client import ChatCrawlResult
 from blooio_dagster.crawl.reading import CrawlProgress
+from blooio_dagster.crawl.result import ChatCrawlResult
 
 #: Seconds between progress lines while a crawl runs.
 PROGRESS_EVERY_SECONDS = 5.0

@@ -90,6 +90,11 @@ class ChatCrawler(TiesAndEnd):
 
     # -- the crawl ------------------------------------------------------------------------
 
+    @property
+    def max_missing(self) -> int:
+        """How many chats may be unaccounted for before the crawl raises."""
+        return self._max_missing
+
     def crawl(self, active_since: int | None = None) -> list[Any]:
         """Every chat (timed at or after ``active_since`` ms, if given), newest first, as the
         records ``fetch`` gave (dicts or :class:`~blooio_dagster.api.wire.records.ChatRecord`)."""
