@@ -8,7 +8,7 @@ Why: docs/design.md, section "The Dagster face".
 annotations at definition time.)
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 import pandas as pd
@@ -39,17 +39,7 @@ from blooio_dagster.translator import asset_outs
 def chat_response_lag_asset(build: Build) -> dg.AssetsDefinition:
     spec = build.spec(CHAT_RESPONSE_LAG)
 
-    ins, loaders = _stored_table_ins(build, [CHATS])
-    outs, deps = asset_outs([spec], [build.key(CHATS)])
-
-    @dg.multi_asset(
-        name=op_name(spec.key),
-        outs=outs,
-        deps=deps,
-        ins=ins,
-        resource_defs=loaders,
-        backfill_policy=build.backfill_policy,
-    )
+    @_from_stored_tables(build, spec, [CHATS])
     def chat_response_lag(
         context: dg.AssetExecutionContext, chats: pd.DataFrame
     ) -> dg.Output[pd.DataFrame]:
@@ -79,18 +69,8 @@ def chat_response_lag_asset(build: Build) -> dg.AssetsDefinition:
 def response_summary_asset(build: Build) -> dg.AssetsDefinition:
     spec = build.spec(RESPONSE_SUMMARY)
     upstream = [t for t in (CHAT_RESPONSE_LAG, MESSAGES, REPLY_TIMES) if t in build.specs]
-    ins, loaders = _stored_table_ins(build, upstream)
 
-    outs, deps = asset_outs([spec], [build.key(table) for table in upstream])
-
-    @dg.multi_asset(
-        name=op_name(spec.key),
-        outs=outs,
-        deps=deps,
-        ins=ins,
-        resource_defs=loaders,
-        backfill_policy=build.backfill_policy,
-    )
+    @_from_stored_tables(build, spec, upstream)
     def response_summary(
         context: dg.AssetExecutionContext, **tables: pd.DataFrame
     ) -> dg.Output[pd.DataFrame]:
@@ -124,6 +104,22 @@ def response_summary_asset(build: Build) -> dg.AssetsDefinition:
         return dg.Output(summary, output_name=spec.key.to_python_identifier(), metadata=metadata)
 
     return response_summary
+
+
+def _from_stored_tables(
+    build: Build, spec: dg.AssetSpec, upstream: list[str]
+) -> Callable[[Callable[..., dg.Output[pd.DataFrame]]], dg.AssetsDefinition]:
+    """The multi-asset decorator of a table computed from the stored ``upstream`` tables."""
+    ins, loaders = _stored_table_ins(build, upstream)
+    outs, deps = asset_outs([spec], [build.key(table) for table in upstream])
+    return dg.multi_asset(
+        name=op_name(spec.key),
+        outs=outs,
+        deps=deps,
+        ins=ins,
+        resource_defs=loaders,
+        backfill_policy=build.backfill_policy,
+    )
 
 
 def _stored_table_ins(

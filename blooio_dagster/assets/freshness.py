@@ -235,7 +235,8 @@ def build_blooio_freshness_sensor(
     A table's verdict changes with time only when a newer day becomes due: when the instant
     ``warn_window`` (or ``fail_window``) before now passes a midnight of the partitions' time
     zone. The sensor requests a run of the checks each time that happens, and at its first
-    tick; runs that materialize the tables run the checks as well. It starts stopped; turn it on in the UI, or pass
+    tick; runs that materialize the tables run the checks as well. It starts stopped; turn it
+    on in the UI, or pass
     ``default_status=dg.DefaultSensorStatus.RUNNING``.
 
     Args:
