@@ -6,11 +6,32 @@ from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
+from blooio_dagster.api.settings import Number
 from blooio_dagster.api.wording import counted
+from blooio_dagster.options import REPLY_LOOKBACK_DAYS, definition_errors
 
 #: Days before the latest complete one that the schedule materializes again, so that turns
 #: answered a day or two late get their reply times.
-DEFAULT_REPLY_LOOKBACK_DAYS = 2
+DEFAULT_REPLY_LOOKBACK_DAYS = REPLY_LOOKBACK_DAYS.default
+#: When the schedule runs, in the partitions' time zone (Python only: the component keeps 00:30).
+HOUR_OF_DAY: Number[int] = Number(
+    name="hour_of_day",
+    default=0,
+    summary="Hour the schedule runs at",
+    unit="",
+    whole=True,
+    minimum=0,
+    maximum=23,
+)
+MINUTE_OF_HOUR: Number[int] = Number(
+    name="minute_of_hour",
+    default=30,
+    summary="Minute the schedule runs at",
+    unit="",
+    whole=True,
+    minimum=0,
+    maximum=59,
+)
 #: Dagster's run tags for a run over a range of partitions.
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -20,8 +41,8 @@ def build_blooio_schedule(
     definitions: Sequence[dg.AssetsDefinition | dg.AssetChecksDefinition],
     *,
     name: str = "blooio_daily",
-    hour_of_day: int = 0,
-    minute_of_hour: int = 30,
+    hour_of_day: int = HOUR_OF_DAY.default,
+    minute_of_hour: int = MINUTE_OF_HOUR.default,
     reply_lookback_days: int = DEFAULT_REPLY_LOOKBACK_DAYS,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
 ) -> dg.ScheduleDefinition:
@@ -42,19 +63,10 @@ def build_blooio_schedule(
         raise dg.DagsterInvalidDefinitionError(
             "build_blooio_schedule needs the definitions returned by build_blooio_assets."
         )
-    for setting, value, high in (
-        ("hour_of_day", hour_of_day, 23),
-        ("minute_of_hour", minute_of_hour, 59),
-    ):
-        if not isinstance(value, int) or not 0 <= value <= high:
-            raise dg.DagsterInvalidDefinitionError(
-                f"{setting} must be a whole number from 0 to {high}, got {value!r}."
-            )
-    if not isinstance(reply_lookback_days, int) or reply_lookback_days < 0:
-        raise dg.DagsterInvalidDefinitionError(
-            f"reply_lookback_days must be a whole number of days, 0 or more, got "
-            f"{reply_lookback_days!r}."
-        )
+    with definition_errors():
+        HOUR_OF_DAY.check(hour_of_day)
+        MINUTE_OF_HOUR.check(minute_of_hour)
+        REPLY_LOOKBACK_DAYS.check(reply_lookback_days)
     daily = [a for a in assets if isinstance(a.partitions_def, dg.TimeWindowPartitionsDefinition)]
     whole = [a for a in assets if a.partitions_def is None]
     job = dg.define_asset_job(

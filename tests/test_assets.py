@@ -583,7 +583,7 @@ def test_the_schedule_runs_the_latest_complete_day(
         ({"start_date": "yesterday"}, "start_date 'yesterday' is not a date"),
         ({"key_prefix": ""}, "key_prefix must be a non-empty name"),
         ({"partition_expr": "last_message_time"}, "must contain {column}"),
-        ({"reply_sla": timedelta(0)}, "reply_sla must be a positive timedelta"),
+        ({"reply_sla": timedelta(0)}, "reply_sla in Python. must be a length of time above 0"),
     ],
 )
 def test_bad_definition_settings_are_refused(settings: dict[str, Any], message: str) -> None:

@@ -258,7 +258,7 @@ def test_build_blooio_assets_counts_reply_times_in_business_time_against_the_sla
         pytest.param(None, {"hour_of_day": 24}, "hour_of_day must be .* 0 to 23, got 24", id="h"),
         pytest.param(None, {"minute_of_hour": -1}, "minute_of_hour .* 0 to 59, got -1", id="m"),
         pytest.param(
-            None, {"reply_lookback_days": -1}, "reply_lookback_days .* 0 or more, got -1", id="d"
+            None, {"reply_lookback_days": -1}, "reply_lookback_days .* 0 to 30 .*, got -1", id="d"
         ),
     ],
 )

@@ -34,10 +34,11 @@ class Number(Generic[T]):
         unit: what the number counts, for messages ("chats per request"); empty for none.
         whole: whether only whole numbers (``int``, not ``bool``) are allowed.
         minimum: the lowest value allowed (or just above it, see ``exclusive_minimum``).
-        maximum: the highest value allowed; ``None`` for no upper bound (the only choice
-            with an exclusive minimum, which ``range`` words as "above 0").
+        maximum: the highest value allowed; ``None`` for no upper bound.
         exclusive_minimum: whether ``minimum`` itself is refused (a timeout of 0 is).
         when_none: what ``None`` means, if it is allowed ("no cap: ..."); ``None`` if not.
+            The description says it of an unset value when ``None`` is the default, else of
+            ``null``.
         detail: a clause the description ends with, after the range.
         unbounded_harm: why an infinite value is refused, for its message.
 
@@ -58,9 +59,10 @@ class Number(Generic[T]):
 
     @property
     def range(self) -> str:
-        """The allowed range in words: "1 to 200", "0 or more", "above 0"."""
+        """The allowed range in words: "1 to 200", "0 or more", "above 0", "above 0, up to 60"."""
         if self.exclusive_minimum:
-            return f"above {self.minimum}"
+            up_to = "" if self.maximum is None else f", up to {self.maximum}"
+            return f"above {self.minimum}{up_to}"
         if self.maximum is None:
             return f"{self.minimum} or more"
         return f"{self.minimum} to {self.maximum}"
@@ -69,7 +71,8 @@ class Number(Generic[T]):
     def description(self) -> str:
         """One line for the docs, the resource's field and the component's attribute."""
         detail = f"; {self.detail}" if self.detail else ""
-        unset = f"; unset, {self.when_none}" if self.when_none is not None else ""
+        none = "unset" if self.default is None else "null"
+        unset = f"; {none}, {self.when_none}" if self.when_none is not None else ""
         return f"{self.summary}, {self.range}{detail}{unset}."
 
     @property
@@ -77,7 +80,8 @@ class Number(Generic[T]):
         """What a value must be, for messages: "a whole number from 1 to 200 (chats per request)"."""
         kind = "a whole number" if self.whole else "a finite number"
         if self.exclusive_minimum:
-            span = f" above {self.minimum}"
+            up_to = "" if self.maximum is None else f" and up to {self.maximum}"
+            span = f" above {self.minimum}{up_to}"
         elif self.maximum is None:
             span = f", {self.minimum} or more"
         else:

@@ -22,7 +22,11 @@ import dagster as dg
 from blooio_dagster.assets.api_tables import api_tables_asset
 from blooio_dagster.assets.current import current_chats_asset
 from blooio_dagster.assets.derived import chat_response_lag_asset, response_summary_asset
-from blooio_dagster.assets.freshness import DEFAULT_FRESHNESS_POLICY, newest_day_checks
+from blooio_dagster.assets.freshness import (
+    DEFAULT_FRESHNESS_POLICY,
+    check_freshness_policy,
+    newest_day_checks,
+)
 from blooio_dagster.assets.partitions import (
     DEFAULT_START_DATE,
     DUCKDB_PARTITION_EXPR,
@@ -31,6 +35,7 @@ from blooio_dagster.assets.partitions import (
     warn_of_a_costly_backfill,
 )
 from blooio_dagster.assets.settings import Build, machine_clock
+from blooio_dagster.options import REPLY_SLA, definition_errors
 from blooio_dagster.tables.catalogue import (
     CHAT_RESPONSE_LAG,
     CHATS,
@@ -45,7 +50,7 @@ from blooio_dagster.tables.reply_times import BusinessHours
 from blooio_dagster.translator import BlooioTableProps, DagsterBlooioTranslator, translate
 
 #: The reply-time target whose breaches ``reply_times`` and ``response_summary`` count.
-DEFAULT_REPLY_SLA = timedelta(hours=1)
+DEFAULT_REPLY_SLA = REPLY_SLA.default_span
 
 BlooioDefinitions = list[dg.AssetsDefinition | dg.AssetChecksDefinition]
 P = ParamSpec("P")
@@ -140,11 +145,10 @@ def build_blooio_assets(
         raise dg.DagsterInvalidDefinitionError(
             f"key_prefix must be a non-empty name or list of names, got {key_prefix!r}."
         )
-    if not isinstance(reply_sla, timedelta) or reply_sla <= timedelta(0):
-        raise dg.DagsterInvalidDefinitionError(
-            f"reply_sla must be a positive timedelta such as timedelta(hours=1), got {reply_sla!r}."
-        )
+    with definition_errors():
+        REPLY_SLA.check_span(reply_sla)
     partitions_def = blooio_partitions(start_date, timezone) if partitioned else None
+    check_freshness_policy(freshness_policy, daily=partitions_def is not None)
     if partitions_def is not None and "{column}" not in partition_expr:
         raise dg.DagsterInvalidDefinitionError(
             f"partition_expr {partition_expr!r} must contain {{column}} (and usually "

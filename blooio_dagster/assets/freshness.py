@@ -28,13 +28,15 @@ import dagster as dg
 
 from blooio_dagster.api.wording import counted
 from blooio_dagster.assets.settings import Build, machine_clock, op_name
+from blooio_dagster.options import FRESHNESS_FAIL, FRESHNESS_WARN, definition_errors
 from blooio_dagster.tables.catalogue import CHATS
 
 #: Warn when a table's newest data is more than 26 hours old, fail after 48: with the daily run
 #: at 00:30, a run that fails warns at 02:00, and fails the check at the next midnight unless
 #: it is made up during the day.
 DEFAULT_FRESHNESS_POLICY = dg.FreshnessPolicy.time_window(
-    fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)
+    fail_window=FRESHNESS_FAIL.default_span,
+    warn_window=FRESHNESS_WARN.default_span,
 )
 #: The name of the check on each daily table.
 NEWEST_DAY_CHECK = "newest_day_stored"
@@ -64,43 +66,15 @@ class NewestDay:
     def of_policy(
         cls, policy: dg.FreshnessPolicy, partitions_def: dg.TimeWindowPartitionsDefinition
     ) -> "NewestDay":
-        """The ages ``FreshnessPolicy.time_window(...)`` allows a daily table's newest data.
-
-        Raises:
-            dagster.DagsterInvalidDefinitionError: for another kind of policy, or windows
-                shorter than a day, which every daily table would overrun each afternoon.
-        """
-        if not isinstance(policy, _TimeWindowPolicy):
-            raise dg.DagsterInvalidDefinitionError(
-                "freshness_policy must be FreshnessPolicy.time_window(...) or None for "
-                f"partitioned assets, got {policy!r}: its windows bound how long ago the "
-                "newest stored day ended. Pass partitioned=False to attach other policies "
-                "as they are."
-            )
+        """The ages a policy that :func:`check_freshness_policy` let through for daily tables
+        allows a daily table's newest data."""
+        assert isinstance(policy, _TimeWindowPolicy), policy
         warn = policy.warn_window
-        freshness = cls(
+        return cls(
             partitions_def,
             fail_after=policy.fail_window.to_timedelta(),
             warn_after=warn.to_timedelta() if warn is not None else None,
         )
-        short = [
-            f"{name} ({_in_words(window)})"
-            for name, window in (
-                ("warn_window", freshness.warn_after),
-                ("fail_window", freshness.fail_after),
-            )
-            if window is not None and window < timedelta(days=1)
-        ]
-        if short:
-            raise dg.DagsterInvalidDefinitionError(
-                f"freshness_policy's {' and '.join(short)} "
-                f"{'is' if len(short) == 1 else 'are'} shorter than a day: a daily "
-                "table's newest data ends at a midnight, so it would be stale every day well "
-                "before the next day's run. Allow a day plus the time the daily run takes "
-                "(the default warns after 26 hours and fails after 48), or pass "
-                "partitioned=False."
-            )
-        return freshness
 
     @classmethod
     def of_spec(
@@ -193,6 +167,30 @@ class NewestDay:
 
     def _end(self, day: str) -> datetime:
         return self.partitions_def.time_window_for_partition_key(day).end
+
+
+def check_freshness_policy(policy: dg.FreshnessPolicy | None, *, daily: bool) -> None:
+    """Refuse a policy whose windows the component would refuse as ``freshness_warn_hours``
+    and ``freshness_fail_hours``, with the same message: out of their range, or, for ``daily``
+    tables, shorter than a day, which every daily table would overrun each afternoon.
+
+    Raises:
+        dagster.DagsterInvalidDefinitionError: for such windows, or, for daily tables, another
+            kind of policy than ``FreshnessPolicy.time_window(...)``.
+    """
+    if policy is not None and not isinstance(policy, _TimeWindowPolicy) and daily:
+        raise dg.DagsterInvalidDefinitionError(
+            "freshness_policy must be FreshnessPolicy.time_window(...) or None for "
+            f"partitioned assets, got {policy!r}: its windows bound how long ago the "
+            "newest stored day ended. Pass partitioned=False to attach other policies "
+            "as they are."
+        )
+    if not isinstance(policy, _TimeWindowPolicy):
+        return
+    warn = policy.warn_window
+    with definition_errors():
+        FRESHNESS_WARN.check_span(warn.to_timedelta() if warn is not None else None, daily=daily)
+        FRESHNESS_FAIL.check_span(policy.fail_window.to_timedelta(), daily=daily)
 
 
 def newest_day_checks(build: Build, policy: dg.FreshnessPolicy) -> dg.AssetChecksDefinition:

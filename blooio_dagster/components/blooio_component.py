@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import dagster as dg
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
+from pydantic import BeforeValidator, Field
 from pydantic.fields import FieldInfo
 
 from blooio_dagster.api.settings import (
@@ -21,47 +20,23 @@ from blooio_dagster.api.settings import (
     Number,
 )
 from blooio_dagster.assets import (
-    DEFAULT_REPLY_SLA,
     DEFAULT_START_DATE,
     DUCKDB_PARTITION_EXPR,
     build_blooio_assets,
     build_blooio_freshness_sensor,
 )
+from blooio_dagster.options import FRESHNESS_FAIL, FRESHNESS_WARN, REPLY_LOOKBACK_DAYS, REPLY_SLA
 from blooio_dagster.resources import BlooioResource
-from blooio_dagster.schedules import DEFAULT_REPLY_LOOKBACK_DAYS, build_blooio_schedule
+from blooio_dagster.schedules import build_blooio_schedule
 from blooio_dagster.tables.reply_times import BusinessHours
 from blooio_dagster.translator import BlooioTableProps, DagsterBlooioTranslator
 
 
-def _in_range(low: int, high: int | None, unit: str = "") -> tuple[AfterValidator, FieldInfo]:
-    """A range for an attribute: in the JSON schema, so that ``dg check yaml`` names the field and
-    the bound before anything loads, and as a validator whose error names the field and the
-    range ("1 to 200") when the component is built from Python."""
-    allowed = f"{low} to {high}" if high is not None else f"{low} or more"
-
-    def check(value: Any, info: ValidationInfo) -> Any:
-        if value is not None and not (low <= value and (high is None or value <= high)):
-            raise ValueError(f"{info.field_name} must be {allowed}{unit}, got {value!r}")
-        return value
-
-    bounds: dict[str, Any] = {"minimum": low} | ({"maximum": high} if high is not None else {})
-    return AfterValidator(check), Field(json_schema_extra=bounds)
-
-
-def _check_positive(value: float | None, info: ValidationInfo) -> float | None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{info.field_name} must be more than 0, got {value!r}")
-    return value
-
-
-# Numeric keywords of a JSON schema apply to numbers only: a null or a template string passes.
-_positive = (AfterValidator(_check_positive), Field(json_schema_extra={"exclusiveMinimum": 0}))
-
-
-def _setting(setting: Number[Any]) -> tuple[BeforeValidator, FieldInfo, dg.Resolver]:
-    """A client setting as an attribute: its bounds in the JSON schema, so that ``dg check yaml``
-    names the field and the bound before anything loads; its check, so that a value refused
-    gets the client's own message; and its description."""
+def _declared(setting: Number[Any]) -> tuple[BeforeValidator, FieldInfo, dg.Resolver]:
+    """A declared setting or option as an attribute: its bounds in the JSON schema, so that
+    ``dg check yaml`` names the field and the bound before anything loads; its check, so that a
+    value refused gets the declaration's own message (the client's, the builder's); and its
+    description."""
 
     def check(value: Any) -> Any:
         # The attributes as written in YAML are validated too: a template is checked once
@@ -148,11 +123,7 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
     start_date: Annotated[str, _doc("First daily partition.")] = DEFAULT_START_DATE
     timezone: Annotated[str, _doc("Time zone whose midnights split days.")] = "UTC"
     messages: Annotated[bool, _doc("Add the messages and exact reply_times assets.")] = True
-    reply_sla_minutes: Annotated[
-        float,
-        *_positive,
-        _doc("Reply-time target in minutes; later replies count as SLA breaches."),
-    ] = DEFAULT_REPLY_SLA.total_seconds() / 60
+    reply_sla_minutes: Annotated[float, *_declared(REPLY_SLA)] = REPLY_SLA.default
     business_hours: Annotated[
         BusinessHoursModel | None, _doc("Also measure reply times in business time (optional).")
     ] = None
@@ -167,23 +138,12 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
             "partition ranges (DuckDB, Snowflake, BigQuery). multi_run: one run per day."
         ),
     ] = "single_run"
-    freshness_warn_hours: Annotated[
-        float | None,
-        *_positive,
-        _doc(
-            "Warn when a table's newest data is older than this many hours: since its newest "
-            "stored day ended (daily tables: 24 or more), or since the snapshot (current_chats); "
-            "null for none."
-        ),
-    ] = 26
-    freshness_fail_hours: Annotated[
-        float | None,
-        *_positive,
-        _doc(
-            "The same, failing (severity ERROR) after this many hours; null for no freshness "
-            "checks or policy at all."
-        ),
-    ] = 48
+    freshness_warn_hours: Annotated[float | None, *_declared(FRESHNESS_WARN)] = (
+        FRESHNESS_WARN.default
+    )
+    freshness_fail_hours: Annotated[float | None, *_declared(FRESHNESS_FAIL)] = (
+        FRESHNESS_FAIL.default
+    )
     partition_expr: Annotated[
         str, _doc("SQL template ({column}, {timezone}) a database IO manager filters days by.")
     ] = DUCKDB_PARTITION_EXPR
@@ -197,11 +157,9 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
     translation: Annotated[TranslationFn[BlooioTableProps] | None, _translation_resolver()] = None
     # -- schedule
     schedule: Annotated[bool, _doc("Add the daily schedule (stopped).")] = True
-    reply_lookback_days: Annotated[
-        int,
-        *_in_range(0, 30, " days"),
-        _doc("Days before the latest one the schedule refreshes for late replies, 0 to 30."),
-    ] = DEFAULT_REPLY_LOOKBACK_DAYS
+    reply_lookback_days: Annotated[int, *_declared(REPLY_LOOKBACK_DAYS)] = (
+        REPLY_LOOKBACK_DAYS.default
+    )
     # -- resource
     resource_key: Annotated[str, _doc("Key of the Blooio resource.")] = "blooio"
     api_key_env_var: Annotated[str, _doc("Environment variable holding the API key.")] = (
@@ -210,14 +168,14 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
     base_url_env_var: Annotated[
         str, _doc("Environment variable with another API root (Blooio's own when unset).")
     ] = "BLOOIO_BASE_URL"
-    page_size: Annotated[int, *_setting(PAGE_SIZE)] = PAGE_SIZE.default
-    max_concurrency: Annotated[int, *_setting(MAX_CONCURRENCY)] = MAX_CONCURRENCY.default
-    requests_per_second: Annotated[float | None, *_setting(REQUESTS_PER_SECOND)] = (
+    page_size: Annotated[int, *_declared(PAGE_SIZE)] = PAGE_SIZE.default
+    max_concurrency: Annotated[int, *_declared(MAX_CONCURRENCY)] = MAX_CONCURRENCY.default
+    requests_per_second: Annotated[float | None, *_declared(REQUESTS_PER_SECOND)] = (
         REQUESTS_PER_SECOND.default
     )
-    timeout: Annotated[float, *_setting(TIMEOUT)] = TIMEOUT.default
-    max_retries: Annotated[int, *_setting(MAX_RETRIES)] = MAX_RETRIES.default
-    max_missing: Annotated[int, *_setting(MAX_MISSING)] = MAX_MISSING.default
+    timeout: Annotated[float, *_declared(TIMEOUT)] = TIMEOUT.default
+    max_retries: Annotated[int, *_declared(MAX_RETRIES)] = MAX_RETRIES.default
+    max_missing: Annotated[int, *_declared(MAX_MISSING)] = MAX_MISSING.default
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         assets = build_blooio_assets(
@@ -234,7 +192,7 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
             ),
             partition_expr=self.partition_expr,
             messages=self.messages,
-            reply_sla=timedelta(minutes=self.reply_sla_minutes),
+            reply_sla=REPLY_SLA.span(self.reply_sla_minutes),
             business_hours=self.business_hours.to_business_hours() if self.business_hours else None,
             preview=self.preview,
             automation_condition=(
@@ -288,18 +246,11 @@ class BlooioComponent(dg.Component, dg.Model, dg.Resolvable):
                 f"freshness_warn_hours ({warn:g}) must be less than freshness_fail_hours "
                 f"({self.freshness_fail_hours:g})."
             )
-        for name in ("freshness_warn_hours", "freshness_fail_hours"):
-            hours = getattr(self, name)
-            if self.partitioned and hours is not None and hours < 24:
-                raise dg.DagsterInvalidDefinitionError(
-                    f"{name} ({hours:g}) must be 24 or more with partitioned: true: a daily "
-                    "table's newest data ends at a midnight, so it would be stale every day "
-                    "well before the next day's run. Allow a day plus the time the daily run "
-                    "takes (the defaults are 26 and 48)."
-                )
+        # Windows under a day for daily tables are refused by build_blooio_assets, in the
+        # words of the declarations.
         return dg.FreshnessPolicy.time_window(
-            fail_window=timedelta(hours=self.freshness_fail_hours),
-            warn_window=timedelta(hours=warn) if warn is not None else None,
+            fail_window=FRESHNESS_FAIL.span(self.freshness_fail_hours),
+            warn_window=FRESHNESS_WARN.span(warn) if warn is not None else None,
         )
 
 
