@@ -23,6 +23,13 @@ BENCH_ARGS ?=
 # they come, each prefixed with its environment, so progress shows while both run. TEST_JOBS=1
 # runs them one after the other.
 TEST_JOBS ?= 2
+# pytest processes per environment (pytest-xdist's -n; 0: the tests run in pytest's own
+# process). The floor runs about three times the newest's work (the example project, DuckDB,
+# the webserver, dg), so it takes two workers while the newest runs in one process beside it:
+# three processes keep two cores busy until the newest ends, and the floor's two then share
+# what is left. With TEST_JOBS=1 each environment has the machine to itself and takes two.
+FLOOR_WORKERS ?= 2
+NEWEST_WORKERS ?= $(if $(filter 1,$(TEST_JOBS)),2,0)
 # (No --output-sync: make would hold each command's output until the command ends.)
 PARALLEL = $(MAKE) --no-print-directory -j$(TEST_JOBS)
 # A recipe that pipes its output through a prefix still fails when the command fails.
@@ -134,16 +141,20 @@ pytest:
 
 # The wheel is built and installed once, in the newest environment. Both environments run
 # the tests in a random order (pytest-randomly, asked for by name so that its absence fails
-# loudly); the seed is printed at the top: `-p randomly --randomly-seed=N` runs that order again.
+# loudly); the seed is printed at the top: `-p randomly --randomly-seed=N` runs that order again
+# (add `-n 0` for one process). Workers take tests from that order (pytest-xdist, also asked
+# for by name), the tests marked long first (tests/conftest.py), and one that runs out takes
+# over the other's last ones (worksteal), so that neither is left alone with a long one.
+workers = -p xdist -n $(1) $(if $(filter-out 0,$(1)),--dist worksteal)
 pytest-floor: $(STAMP)
 	@echo "== tests on the floor: $$($(BIN)/python -m pip freeze | grep -iE '^(dagster|pandas|httpx)==' | tr '\n' ' ')"
-	$(BIN)/python -m pytest -p randomly -m "not packaging" $(floor_lines)
+	$(BIN)/python -m pytest -p randomly $(call workers,$(FLOOR_WORKERS)) -m "not packaging" $(floor_lines)
 
 pytest-newest: $(NEWEST_STAMP)
 	@absent="$$($(NEWEST_BIN)/python -c '$(ABSENT_MARKERS)')"; \
 	echo "== tests on the newest releases: $$($(NEWEST_BIN)/python -m pip freeze | grep -iE '^(dagster|pandas|httpx)==' | tr '\n' ' ')"; \
 	if [ -n "$$absent" ]; then echo "== deselected here, as the packages they need are not in this environment (see why when it was made): -m \"$$absent\""; fi; \
-	$(NEWEST_BIN)/python -m pytest -p randomly $${absent:+-m "$$absent"} $(newest_lines)
+	$(NEWEST_BIN)/python -m pytest -p randomly $(call workers,$(NEWEST_WORKERS)) $${absent:+-m "$$absent"} $(newest_lines)
 
 ui: $(STAMP)
 	$(BIN)/python -m example_project.ui --port $(PORT)

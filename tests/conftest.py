@@ -122,10 +122,28 @@ def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retry, "BACKOFF_CAP_SECONDS", retry.BACKOFF_CAP_SECONDS / 100)
 
 
-# -- the browser tests --------------------------------------------------------------------------
+# -- the order, and the browser tests ----------------------------------------------------------
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long tests first; then the browser tests skipped when no Chromium is installed."""
+    long_tests_first(items)
+    skip_browser_tests_without_chromium(items)
+
+
+def long_tests_first(items: list[pytest.Item]) -> None:
+    """Move the tests marked ``long`` to the front, each group keeping its (random) order.
+
+    Runs after pytest-randomly has shuffled, so the seed still decides the order, with or
+    without pytest-xdist. Its workers take tests in this order: started first, a long test
+    cannot be the one a worker is still running alone while the other has nothing left.
+    """
+    long = [item for item in items if item.get_closest_marker("long") is not None]
+    if long:
+        items[:] = long + [item for item in items if item.get_closest_marker("long") is None]
+
+
+def skip_browser_tests_without_chromium(items: list[pytest.Item]) -> None:
     """Skip the browser tests, saying why, when no Chromium is installed.
 
     With BLOOIO_REQUIRE_BROWSER=1 (as CI sets it) a missing Chromium fails them instead.

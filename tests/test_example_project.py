@@ -79,6 +79,7 @@ def test_the_definitions_load(monkeypatch: pytest.MonkeyPatch, project_env: dict
     assert defs.resolve_schedule_def("blooio_daily").cron_schedule == "30 0 * * *"
 
 
+@pytest.mark.long
 def test_the_demo_backfills_seven_days_into_duckdb(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -185,6 +186,7 @@ def test_the_webserver_serves_the_asset_graph(webserver_url: str) -> None:
 
 @pytest.mark.webserver
 @pytest.mark.browser
+@pytest.mark.long
 def test_the_lineage_page_shows_every_asset(webserver_url: str, tmp_path: Path) -> None:
     from example_project.browser import chromium_page, open_lineage
     from example_project.processes import LINEAGE_PATH

@@ -34,6 +34,7 @@ def targets(output: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.sdk
+@pytest.mark.long
 def test_make_bench_smoke_runs_every_scenario_and_prints_ratios_to_the_baseline() -> None:
     done = make("bench", "BENCH_ARGS=--smoke", timeout=240)
 

@@ -106,6 +106,7 @@ def problems(figures: dict[str, float]) -> list[str]:
     return found
 
 
+@pytest.mark.long
 def test_make_screenshot_writes_both_pictures_where_asked(tmp_path: Path) -> None:
     committed = {path: path.read_bytes() for path in sorted((REPO / "docs").glob("*.png"))}
     output = tmp_path / "pictures"

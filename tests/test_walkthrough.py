@@ -26,7 +26,7 @@ REPO = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
 
 # Needs the example project's packages (DuckDB), which the floor environment has.
-pytestmark = [pytest.mark.duckdb, pytest.mark.dg]
+pytestmark = [pytest.mark.duckdb, pytest.mark.dg, pytest.mark.long]
 
 
 @pytest.fixture

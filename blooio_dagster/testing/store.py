@@ -113,15 +113,15 @@ class ChatStore:
 
     def truth(self, active_since: int | None, q: str | None) -> list[dict[str, Any]]:
         """Copies of the chats in the ``sort=recent`` order (see ``BlooioTestServer.truth``)."""
-        ids = self.matching(q)
-        chats = [copy.deepcopy(self.chats[i]) for i in ids]
+        chats = (self.chats[i] for i in self.matching(q))
         if active_since is not None:
-            chats = [
+            chats = (
                 c
                 for c in chats
                 if c["last_message_time"] is not None and c["last_message_time"] >= active_since
-            ]
-        return chats
+            )
+        # Copied after the filter: a test asking for a day's chats copies that day's only.
+        return [copy.deepcopy(c) for c in chats]
 
     def messages_of(
         self, chat_id: str, since: int | None, until: int | None
