@@ -200,7 +200,7 @@ class BlooioClient:
         q: str | None = None,
         sort: Sort = "recent",
         active_since: datetime | int | None = None,
-        max_missing: int = 0,
+        max_missing: int = MAX_MISSING.default,
         on_progress: Callable[[CrawlProgress], None] | None = None,
     ) -> ChatCrawlResult:
         """Like :meth:`list_chats`, returning also what the crawl verified and cost.
@@ -242,7 +242,7 @@ class BlooioClient:
         q: str | None = None,
         sort: Sort = "recent",
         active_since: datetime | int | None = None,
-        max_missing: int = 0,
+        max_missing: int = MAX_MISSING.default,
     ) -> list[dict[str, Any]]:
         """Every chat of the organization exactly once, in its newest state, as Blooio sent it.
 

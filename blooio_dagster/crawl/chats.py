@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blooio_dagster.api.errors import BlooioIncompleteError
+from blooio_dagster.api.settings import MAX_MISSING
 from blooio_dagster.api.wire.records import time_of
 from blooio_dagster.crawl.frontier import Frontier
 from blooio_dagster.crawl.pages import (
@@ -77,7 +78,7 @@ class ChatCrawler(TiesAndEnd):
         *,
         page_size: int,
         max_concurrency: int,
-        max_missing: int = 0,
+        max_missing: int = MAX_MISSING.default,
         on_progress: Callable[[CrawlProgress], None] | None = None,
         concurrency: Callable[[], int] | None = None,
     ) -> None:

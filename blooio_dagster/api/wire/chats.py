@@ -157,7 +157,7 @@ def check_row_count(rows: int, limit: int, offset: int) -> None:
         raise BlooioResponseError(
             f"the page has {counted(rows, 'chat')} where limit={limit} asked for at most "
             f"{counted(limit, 'chat')}; a page larger than asked for is refused",
-            "/chats",
+            CHATS_PATH,
             offset,
         )
 
