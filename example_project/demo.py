@@ -52,7 +52,8 @@ def main() -> int:
             keys = job.partitions_def.get_partition_keys()[-DAYS:]
         print(
             f"Local Blooio server: {counted(CHATS, 'synthetic support chat')}, "
-            f"its clock at {DEMO_NOW:%Y-%m-%d %H:%M} UTC"
+            f"its clock fixed at {DEMO_NOW:%Y-%m-%d %H:%M} UTC so that this output is the same "
+            "on any date (the run warns that the API's clock and this machine's differ)"
         )
         print(f"Backfilling {keys[0]} .. {keys[-1]} in one run into {DATABASE.name} ...")
         with dg.DagsterInstance.get() as instance:

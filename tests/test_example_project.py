@@ -1,13 +1,12 @@
-"""The example project as a customer runs it: loadable, the demo, the webserver, the UI."""
+"""The example project as a customer runs it: loadable, the webserver, the UI.
+
+``make demo``'s run and what it prints are checked where the README runs it, in
+``test_walkthrough.py``.
+"""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import httpx
 import pytest
 
 from blooio_dagster.testing import BlooioTestServer
-from example_project.demo import DEMO_NOW
 from example_project.processes import ASSET_NAMES, DAGSTER_HOME, dagster_webserver, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,78 +75,6 @@ def test_the_definitions_load(monkeypatch: pytest.MonkeyPatch, project_env: dict
 
     dg.Definitions.validate_loadable(defs)
     assert defs.resolve_schedule_def("blooio_daily").cron_schedule == "30 0 * * *"
-
-
-@pytest.mark.long
-def test_the_demo_backfills_seven_days_into_duckdb(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    database = tmp_path / "warehouse.duckdb"
-    env = {**os.environ, "DAGSTER_HOME": str(home), "BLOOIO_EXAMPLE_DATABASE": str(database)}
-    env.pop("BLOOIO_API_KEY", None)
-
-    done = subprocess.run(
-        [sys.executable, "-m", "example_project.demo"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-    assert done.returncode == 0, done.stderr[-3000:]
-    import duckdb
-
-    with duckdb.connect(str(database), read_only=True) as con:
-        days = con.execute("select count(*) from blooio.response_summary").fetchone()
-        chats = con.execute("select count(*), count(distinct chat_id) from blooio.chats").fetchone()
-    assert days == (7,)
-    assert chats is not None
-    assert chats[0] == chats[1] > 500
-    instance = dg.DagsterInstance.from_config(str(home))
-    runs = instance.get_runs()
-    assert len(runs) == 1, "the seven days were backfilled in one run"
-    # The week before the synthetic clock, whatever today's date and the machine's time zone.
-    week = [(DEMO_NOW.date() - timedelta(days=7 - n)).isoformat() for n in range(7)]
-    assert runs[0].tags["dagster/asset_partition_range_start"] == week[0]
-    assert runs[0].tags["dagster/asset_partition_range_end"] == week[-1]
-
-    summary = demo_figures(done.stdout)
-    assert "reply SLA 60 minutes" in done.stdout, done.stdout
-    # What a support lead would believe: replies in minutes, a few customers still waiting.
-    assert 5 <= summary["median reply"] <= 60, summary
-    assert summary["median reply"] < summary["p90"] <= 6 * 60, summary
-    assert 0 < summary["still waiting"] < summary["customer turns"] * 0.05, summary
-    assert 0 < summary["SLA breaches"] < summary["customer turns"] * 0.5, summary
-    table = done.stdout.split("Per day (blooio.response_summary):\n")[1].split("\n\n")[0]
-    assert [line.split()[0] for line in table.splitlines()[1:]] == week, table
-    waiting = done.stdout.split("Waiting for a reply now")[1]
-    total = int(re.search(r"([\d,]+) customers?,", waiting).group(1).replace(",", ""))  # type: ignore[union-attr]
-    by_wait = waiting.split("waited:")[1]
-    buckets = [int(n.replace(",", "")) for n in re.findall(r": ([\d,]+)", by_wait)]
-    assert len(buckets) == 4, waiting
-    assert sum(buckets) == total > 0, waiting
-
-
-def demo_figures(stdout: str) -> dict[str, float]:
-    """The week's figures the demo prints: counts, and the median and p90 reply in minutes."""
-    lines = stdout.split("The week from")[1].splitlines()[1:5]
-    figures: dict[str, float] = {}
-    for line in lines:
-        label, _, rest = line.strip().partition("  ")
-        words = rest.split()
-        figures[label] = int(words[0].replace(",", ""))
-        if "median reply" in line:
-            median, p90 = line.split("median reply ")[1].split(", p90 ")
-            figures["median reply"], figures["p90"] = as_minutes(median), as_minutes(p90)
-    return figures
-
-
-def as_minutes(text: str) -> float:
-    """ "1 h 48 min" or "17 min" as minutes."""
-    words = text.split()
-    hours = int(words[0]) if "h" in words else 0
-    return hours * 60 + int(words[-2])
 
 
 @pytest.mark.webserver

@@ -34,6 +34,7 @@ def targets(output: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.sdk
+@pytest.mark.make
 @pytest.mark.long
 def test_make_bench_smoke_runs_every_scenario_and_prints_ratios_to_the_baseline() -> None:
     done = make("bench", "BENCH_ARGS=--smoke", timeout=240)
@@ -74,6 +75,7 @@ def test_make_bench_smoke_runs_every_scenario_and_prints_ratios_to_the_baseline(
     ], out
 
 
+@pytest.mark.make
 def test_a_missed_target_ends_make_bench_with_1_and_names_it() -> None:
     done = make("bench", "BENCH_ARGS=--smoke --scenario memory --rss-target-mb 1", timeout=120)
 

@@ -17,7 +17,7 @@ import pytest
 from tests.make_targets import REPO, make, shown
 
 # The demo stores into DuckDB; the pictures are of dagster-webserver in Chromium.
-pytestmark = [pytest.mark.webserver, pytest.mark.browser, pytest.mark.duckdb]
+pytestmark = [pytest.mark.webserver, pytest.mark.browser, pytest.mark.duckdb, pytest.mark.make]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Bytes per pixel of the 8-bit PNG colour types: grey, RGB, grey and alpha, RGBA.
