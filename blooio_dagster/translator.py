@@ -12,7 +12,9 @@ owners, metadata or automation conditions::
                 owners=["team:support"], tags={"domain": "support"}
             )
 
-Dependencies between the Blooio tables follow whatever keys the translator gives them.
+Dependencies between the Blooio tables follow whatever keys the translator gives them, and
+each table is stored, and read back by the tables computed from it, with the IO manager the
+translator names with ``spec.with_io_manager_key(...)`` (``io_manager`` by default).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from blooio_dagster.tables.catalogue import Column
 
 #: The kinds shown as icons on every Blooio asset.
 KINDS = frozenset({"blooio", "pandas"})
+#: Where ``AssetSpec.with_io_manager_key`` puts the key of the IO manager that stores the asset.
+IO_MANAGER_KEY_METADATA = "dagster/io_manager_key"
 
 
 @dataclass(frozen=True)
@@ -137,10 +141,15 @@ def asset_outs(
     Dagster builds an ``AssetOut`` from a spec only when the spec has no deps, so the deps
     that are not loaded as inputs are returned separately, for ``multi_asset(deps=...)``.
     ``required=False`` lets a multi-asset that can be subset leave unselected outputs out.
+    Each output is stored by the IO manager a translator chose with
+    ``AssetSpec.with_io_manager_key``: ``AssetOut.from_spec`` does not read it from the spec
+    itself, and would store every table with ``io_manager``.
     """
     outs = {
         spec.key.to_python_identifier(): dg.AssetOut.from_spec(
-            spec.replace_attributes(deps=[]), is_required=required
+            spec.replace_attributes(deps=[]),
+            is_required=required,
+            io_manager_key=spec.metadata.get(IO_MANAGER_KEY_METADATA),
         )
         for spec in specs
     }
