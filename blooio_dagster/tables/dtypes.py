@@ -35,7 +35,7 @@ def conform(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
     for column in columns:
         series = frame[column.name]
         if column.dtype == TIME:
-            out[column.name] = pd.to_datetime(series, utc=True).dt.as_unit("ns")
+            out[column.name] = _instants_utc(series)
         elif column.dtype == DURATION:
             out[column.name] = pd.to_timedelta(series).dt.as_unit("ns")
         elif column.dtype == DATE:
@@ -45,12 +45,21 @@ def conform(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+def _instants_utc(series: pd.Series) -> pd.Series:
+    """Aware UTC nanosecond times from aware or naive (taken as UTC) times or their strings.
+
+    Without ``cache=False``, pandas turns a sample of the values into Python objects to decide
+    whether caching pays, which costs more than the conversion itself; times rarely repeat.
+    """
+    return pd.to_datetime(series, utc=True, cache=False).dt.as_unit("ns")
+
+
 def _dates(series: pd.Series, name: str) -> pd.Series:
     """``datetime.date`` objects (``None`` where missing) from dates or naive midnights.
 
     A database gives a DATE column back as naive timestamps at midnight.
     """
-    times = pd.to_datetime(series)
+    times = pd.to_datetime(series, cache=False)
     if isinstance(times.dtype, pd.DatetimeTZDtype):
         raise ValueError(
             f"column {name} holds instants ({times.dtype}); it must hold calendar days"

@@ -138,7 +138,7 @@ def turns_started_in(reply_times: pd.DataFrame, start: datetime, end: datetime) 
     first, stop = _aware(start, "start"), _aware(end, "end")
     if stop <= first:
         raise BlooioConfigError(f"end ({stop}) must come after start ({first})")
-    started = pd.to_datetime(reply_times["turn_started_at"], utc=True)
+    started = pd.to_datetime(reply_times["turn_started_at"], utc=True, cache=False)
     return reply_times[(started >= first) & (started < stop)].reset_index(drop=True)
 
 
