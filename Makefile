@@ -152,11 +152,17 @@ pytest-floor: $(STAMP)
 
 # The tests marked make run a Makefile target, which uses the floor's environment whichever
 # environment runs the tests: the floor's run covers them.
+# The crawl's property tests are derandomized, so both environments would draw the same
+# examples: the floor runs 30 of each, the newest NEWEST_PROPERTY_EXAMPLES, which put the
+# newest httpx and Python through a spread of faults (BLOOIO_PROPERTY_EXAMPLES=N sets both).
+NEWEST_PROPERTY_EXAMPLES ?= 10
 pytest-newest: $(NEWEST_STAMP)
 	@absent="$$($(NEWEST_BIN)/python -c '$(ABSENT_MARKERS)')"; \
 	echo "== tests on the newest releases: $$($(NEWEST_BIN)/python -m pip freeze | grep -iE '^(dagster|pandas|httpx)==' | tr '\n' ' ')"; \
 	echo "== deselected here: -m \"not make\", as make's targets run in the floor's environment, where they are tested"; \
+	echo "== property tests: $${BLOOIO_PROPERTY_EXAMPLES:-$(NEWEST_PROPERTY_EXAMPLES)} examples each here; the floor runs $${BLOOIO_PROPERTY_EXAMPLES:-30}"; \
 	if [ -n "$$absent" ]; then echo "== deselected here, as the packages they need are not in this environment (see why when it was made): -m \"$$absent\""; fi; \
+	BLOOIO_PROPERTY_EXAMPLES=$${BLOOIO_PROPERTY_EXAMPLES:-$(NEWEST_PROPERTY_EXAMPLES)} \
 	$(NEWEST_BIN)/python -m pytest -p randomly $(call workers,$(NEWEST_WORKERS)) -m "not make$${absent:+ and $$absent}" $(newest_lines)
 
 ui: $(STAMP)
