@@ -37,6 +37,7 @@ MESSAGES = "blooio_dagster/crawl/messages.py"
 REPLY_TIMES = "blooio_dagster/tables/reply_times.py"
 COMPONENT = "blooio_dagster/components/blooio_component.py"
 FRESHNESS = "blooio_dagster/assets/freshness.py"
+TRANSLATOR = "blooio_dagster/translator.py"
 
 CRAWL_TESTS = ("tests/test_completeness_properties.py", "tests/test_completeness.py")
 MESSAGES_TESTS = ("tests/test_messages_properties.py", "tests/test_messages_client.py")
@@ -270,6 +271,15 @@ MUTANTS: tuple[Mutant, ...] = (
         '                    "BLOOIO_BASE_URL",\n',
         "the resource reads BLOOIO_BASE_URL whatever base_url_env_var says",
         settings_test("test_base_url_env_var_is_read_when_the_resource_starts"),
+    ),
+    # -- the translator: where each table is stored
+    Mutant(
+        "translator-ignores-the-io-manager-key",
+        TRANSLATOR,
+        "            io_manager_key=spec.metadata.get(IO_MANAGER_KEY_METADATA),\n",
+        "",
+        "every table is stored with io_manager whatever with_io_manager_key says",
+        ("tests/test_translator_io_manager.py",),
     ),
 )
 
