@@ -24,7 +24,7 @@ BENCH_ARGS ?=
 # runs them one after the other.
 TEST_JOBS ?= 2
 # pytest processes per environment (pytest-xdist's -n; 0: the tests run in pytest's own
-# process). The floor runs about three times the newest's work (the example project, DuckDB,
+# process). The floor runs more than twice the newest's work (the example project, DuckDB,
 # the webserver, dg), so it takes two workers while the newest runs in one process beside it:
 # three processes keep two cores busy until the newest ends, and the floor's two then share
 # what is left. With TEST_JOBS=1 each environment has the machine to itself and takes two.
