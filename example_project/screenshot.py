@@ -29,6 +29,8 @@ DOCS = ROOT / "docs"
 #: The pictures' file names, in the output directory.
 LINEAGE = "lineage.png"
 PLOTS = "response_summary_partition.png"
+#: The window's height for the partition's figures, in pixels: enough to show every one.
+PLOTS_HEIGHT = 1320
 #: The DuckDB file, relative to the directory the demo runs in.
 DATABASE = Path("data") / "warehouse.duckdb"
 
@@ -87,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 page.mouse.move(0, 0)  # no node highlighted under the pointer
                 page.wait_for_timeout(2_000)
                 page.screenshot(path=str(lineage))
+                # The figures' pane scrolls on its own, so a full-page picture would still be
+                # cut at the window's height: the window grows to hold all of them instead.
+                page.set_viewport_size({"width": 1400, "height": PLOTS_HEIGHT})
                 open_plots(page, url, "response_summary")
                 page.wait_for_timeout(3_000)
                 page.screenshot(path=str(plots), full_page=True)
