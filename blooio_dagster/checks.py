@@ -61,10 +61,11 @@ def unique_ids_result(
 
 
 def no_future_times_result(
-    asset: dg.AssetKey, frame: pd.DataFrame, fetched_at: datetime
+    asset: dg.AssetKey, frame: pd.DataFrame, crawled: datetime
 ) -> dg.AssetCheckResult:
-    """Judge :func:`no_future_times_spec` against the moment the crawl finished."""
-    limit = pd.Timestamp(fetched_at + FUTURE_TOLERANCE)
+    """Judge :func:`no_future_times_spec` against the moment the crawl finished, by this
+    machine's clock (the API's own clock cannot tell that it runs ahead)."""
+    limit = pd.Timestamp(crawled + FUTURE_TOLERANCE)
     future = {name: int((frame[name] > limit).sum()) for name in CHAT_TIME_COLUMNS}
     return dg.AssetCheckResult(
         asset_key=asset,

@@ -123,11 +123,12 @@ def days_table(con: duckdb.DuckDBPyConnection, first_day: str) -> str:
 
 
 def waiting_now(con: duckdb.DuckDBPyConnection) -> str:
-    """How many customers wait for a reply, by how long, as of the server's clock."""
-    waits = [
-        DEMO_NOW - last_inbound.astimezone(UTC)
-        for (last_inbound,) in con.execute(
-            "select last_inbound_time from blooio.current_chats where status = 'awaiting_reply'"
+    """How many customers wait for a reply, by how long, as stored: measured by the API's
+    clock (here the server's fixed one), which stamps the messages."""
+    waits: list[timedelta] = [
+        wait
+        for (wait,) in con.execute(
+            "select waiting_for from blooio.current_chats where status = 'awaiting_reply'"
         ).fetchall()
     ]
     counts = []

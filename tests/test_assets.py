@@ -430,9 +430,9 @@ def test_duplicate_ids_fail_the_blocking_check_and_stop_downstream(
     import blooio_dagster.assets.current as current
 
     def duplicating(
-        chats: list[dict[str, Any]], fetched_at: datetime | None = None
+        chats: list[dict[str, Any]], fetched_at: datetime | None = None, **checks: Any
     ) -> pd.DataFrame:
-        frame = chats_to_frame(chats, fetched_at)
+        frame = chats_to_frame(chats, fetched_at, **checks)
         return pd.concat([frame, frame.tail(2)], ignore_index=True)  # the oldest: in the day
 
     monkeypatch.setattr(api_tables, "chats_to_frame", duplicating)

@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from blooio_dagster.assets.clocks import api_clocks, reply_cutoff
 from blooio_dagster.assets.partitions import (
     recorded,
     refuse_a_changed_timezone,
@@ -29,19 +30,14 @@ from blooio_dagster.checks import (
     unique_ids_spec,
 )
 from blooio_dagster.client import BlooioClient
-from blooio_dagster.crawl.result import ChatCrawlResult
 from blooio_dagster.metadata import TableOutput, output_metadata, record_run_figures
 from blooio_dagster.resources import BlooioResource
 from blooio_dagster.tables.catalogue import API_TABLES, CHATS, DAY_COLUMNS, MESSAGES, REPLY_TIMES
 from blooio_dagster.tables.chats import chats_to_frame
 from blooio_dagster.tables.messages import messages_to_frame
-from blooio_dagster.tables.reply_cutoff import ReplyCutoff, choose_reply_cutoff
+from blooio_dagster.tables.reply_cutoff import waits_measured_at
 from blooio_dagster.tables.reply_times import reply_times_frame
 from blooio_dagster.translator import asset_outs
-
-#: The fewest ``Date`` headers the reply cutoff is chosen from: a majority of good clocks
-#: outvotes one node whose clock is off.
-CLOCK_SAMPLES = 5
 
 
 def api_tables_asset(build: Build) -> dg.AssetsDefinition:
@@ -81,13 +77,18 @@ def api_tables_asset(build: Build) -> dg.AssetsDefinition:
                 max_missing=blooio.max_missing,
                 on_progress=progress_logger(context, estimate=window is None),
             )
-            fetched_at = build.clock()
-            chats = chats_to_frame(result.chats, fetched_at)
+            clocks = api_clocks(client, result)
+            crawled = build.clock()
+            # Waits are measured by the API's clock; times are checked against this machine's.
+            fetched_at = waits_measured_at(
+                api_clocks=clocks, machine_start=started, machine_end=crawled
+            )
+            chats = chats_to_frame(result.chats, fetched_at, checked_against=crawled)
             figures = crawl_figures(result)
             context.log.info(crawl_summary(result))
-            history = cutoff = None
+            cutoff = reply_cutoff(context, clocks, chats, started, window)
+            history = None
             if wanted & {MESSAGES, REPLY_TIMES}:
-                cutoff = _reply_cutoff(context, client, result, chats, started, window)
                 history, read = _read_messages(client, chats, window, cutoff.at)
                 figures |= read
         record_run_figures(context, figures)
@@ -96,11 +97,11 @@ def api_tables_asset(build: Build) -> dg.AssetsDefinition:
         events: list[Any] = []
         if CHATS in wanted:
             frame = _in_window(chats, "last_message_time", window)
-            events += _table_output(context, build, CHATS, frame, fetched_at=fetched_at)
+            events += _table_output(context, build, CHATS, frame, crawled=crawled)
         if MESSAGES in wanted and history is not None:
             frame = _in_window(history, "time_sent", window)
             events += _table_output(context, build, MESSAGES, frame)
-        if REPLY_TIMES in wanted and history is not None and cutoff is not None:
+        if REPLY_TIMES in wanted and history is not None:
             turns = reply_times_frame(
                 history,
                 now=cutoff.at,
@@ -119,43 +120,20 @@ def api_tables_asset(build: Build) -> dg.AssetsDefinition:
     return blooio_api
 
 
-def _reply_cutoff(
-    context: dg.AssetExecutionContext,
-    client: BlooioClient,
-    result: ChatCrawlResult,
-    chats: pd.DataFrame,
-    started: datetime,
-    window: dg.TimeWindow | None,
-) -> ReplyCutoff:
-    """Until when replies are looked for (see :func:`choose_reply_cutoff`), warnings logged.
-
-    A crawl of a quiet day may get a single answer, and one node's clock must not decide the
-    cutoff alone: the API's clock is sampled until there are :data:`CLOCK_SAMPLES` answers.
-    """
-    clocks = result.server_clocks
-    clocks += client.sample_api_clock(max(CLOCK_SAMPLES - len(clocks), 0))
-    newest = chats["last_message_time"].max()
-    cutoff = choose_reply_cutoff(
-        api_clocks=clocks,
-        newest_message=None if pd.isna(newest) else newest.to_pydatetime(),
-        machine_time=started,
-        partition_end=window.end if window else None,
-    )
-    for warning in cutoff.warnings:
-        context.log.warning(f"Blooio clocks: {warning}")
-    return cutoff
-
-
 def _table_output(
     context: dg.AssetExecutionContext,
     build: Build,
     table: str,
     frame: pd.DataFrame,
     *,
-    fetched_at: datetime | None = None,
+    crawled: datetime | None = None,
     shared: Mapping[str, Any] | None = None,
 ) -> list[Any]:
-    """One table's output with honest metadata, followed by its selected checks."""
+    """One table's output with honest metadata, followed by its selected checks.
+
+    ``crawled``: this machine's clock when the chat list was read, which the chats' times
+    are checked against.
+    """
     key = build.key(table)
     columns = stored_columns(table)
     output = TableOutput(
@@ -169,10 +147,10 @@ def _table_output(
     )
     checks: list[dg.AssetCheckResult] = []
     if table == CHATS:
-        assert fetched_at is not None
+        assert crawled is not None
         checks += [
             unique_ids_result(key, frame, "chat_id", preview=build.preview),
-            no_future_times_result(key, frame, fetched_at),
+            no_future_times_result(key, frame, crawled),
         ]
     elif table == MESSAGES:
         checks.append(unique_ids_result(key, frame, "message_id", preview=build.preview))

@@ -75,7 +75,12 @@ CHAT_COLUMNS: tuple[Column, ...] = (
         "inbound or outbound.",
         ("last_message", "direction"),
     ),
-    Column("fetched_at", TIME, "When the crawl that read this row finished."),
+    Column(
+        "fetched_at",
+        TIME,
+        "When the crawl that read this row finished, by the API's clock when this machine's "
+        "is more than 5 minutes off it; waits are measured to it.",
+    ),
 )
 
 RESPONSE_LAG_COLUMNS: tuple[Column, ...] = (

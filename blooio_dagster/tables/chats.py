@@ -25,7 +25,10 @@ from blooio_dagster.tables.values import check_times, typed_values
 
 
 def chats_to_frame(
-    chats: Sequence[dict[str, Any]], fetched_at: datetime | None = None
+    chats: Sequence[dict[str, Any]],
+    fetched_at: datetime | None = None,
+    *,
+    checked_against: datetime | None = None,
 ) -> pd.DataFrame:
     """Blooio chats, as the client reads them, as a typed frame of :data:`CHAT_COLUMNS`.
 
@@ -35,6 +38,10 @@ def chats_to_frame(
     Args:
         chats: chat objects, for example from :meth:`BlooioClient.list_chats`.
         fetched_at: when they were read (an aware datetime); defaults to now.
+        checked_against: the clock a time is refused for being more than a day ahead of
+            (aware); ``fetched_at`` unless given. The assets give this machine's clock here
+            and the API's in ``fetched_at`` when the two disagree: a lying ``Date`` header
+            must not let times from the future in.
 
     Raises:
         BlooioResponseError: a value has the wrong type for its column, or a time lies
@@ -45,6 +52,10 @@ def chats_to_frame(
         fetched_at = datetime.now(UTC)
     elif fetched_at.tzinfo is None:
         raise ValueError("fetched_at must be timezone-aware, for example datetime.now(UTC)")
+    if checked_against is None:
+        checked_against = fetched_at
+    elif checked_against.tzinfo is None:
+        raise ValueError("checked_against must be timezone-aware, for example datetime.now(UTC)")
     data: dict[str, Any] = {}
     # Records were type-checked field by field as they were decoded; dicts are checked here.
     decoded = isinstance(chats, ChatList) and chats.all_records
@@ -59,7 +70,7 @@ def chats_to_frame(
     check_times(
         frame,
         {c.name: ".".join(c.source) for c in _SOURCED if c.dtype == TIME},
-        now=fetched_at,
+        now=checked_against,
         row_name=lambda row: chat_reference(row, chats[row].get("id")),
         path=CHATS_PATH,
     )

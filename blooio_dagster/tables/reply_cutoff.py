@@ -78,8 +78,9 @@ def choose_reply_cutoff(
             notes.append(
                 f"The API's clock (the median of its Date headers, {at.isoformat()}) and this "
                 f"machine's clock when the run started ({machine_time.isoformat()}) differ by "
-                f"{_span(abs(at - machine_time))}. Replies are looked for by the API's clock, "
-                "which stamps the messages; check this machine's time synchronization."
+                f"{_span(abs(at - machine_time))}. Replies are looked for, and waits measured, by "
+                "the API's clock, which stamps the messages; check this machine's time "
+                "synchronization."
             )
     else:
         at, source = machine_time, "machine_clock"
@@ -102,6 +103,36 @@ def choose_reply_cutoff(
         )
         at, source = partition_end, "partition_end"
     return ReplyCutoff(at=at, source=source, warnings=tuple(notes))
+
+
+def waits_measured_at(
+    *,
+    api_clocks: Sequence[datetime],
+    machine_start: datetime,
+    machine_end: datetime,
+    tolerance: timedelta = CLOCK_TOLERANCE,
+) -> datetime:
+    """The instant a crawl's waits are measured to (its ``fetched_at``), by the API's clock.
+
+    Waits run from message times, which the API stamps, so a machine clock off by an hour
+    would add that hour to every wait (or take it away). This machine's clock at the crawl's
+    end is kept while the API's agrees with it within ``tolerance`` (Date headers step in
+    whole seconds); otherwise it is moved by how far the API's clock is off: the median of
+    the ``Date`` headers, against this machine's clock halfway through the requests that
+    carried them. Without ``Date`` headers there is nothing to compare: this machine's clock.
+
+    Args:
+        api_clocks: the ``Date`` headers of the crawl's answers (aware).
+        machine_start: this machine's clock before the first of those requests (aware).
+        machine_end: this machine's clock after the last of them (aware).
+        tolerance: how far the two clocks may disagree with this machine's kept.
+    """
+    if not api_clocks:
+        return machine_end
+    offset = statistics.median_high(sorted(api_clocks)) - (
+        machine_start + (machine_end - machine_start) / 2
+    )
+    return machine_end if abs(offset) <= tolerance else machine_end + offset
 
 
 def _span(duration: timedelta) -> str:
