@@ -30,6 +30,7 @@ from blooio_dagster import (
     BlooioServerError,
     __version__,
 )
+from blooio_dagster.api.redaction import redact
 from blooio_dagster.api.retry import MAX_RETRY_AFTER_SECONDS, retry_after_seconds
 from blooio_dagster.testing import BlooioTestServer, Faults
 from tests.conftest import ClientFactory, ServerFactory
@@ -103,6 +104,27 @@ def test_a_rejected_key_raises_auth_error_without_retrying(server: BlooioTestSer
     assert "BLOOIO_API_KEY" in str(caught.value)
     assert "Authentication required or invalid" in str(caught.value)
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("key", ["bl_test_WRONGKEY12345", "bl_live_abcdef123456"])
+def test_a_rejected_keys_hint_names_both_prefixes_and_hides_the_key(
+    server: BlooioTestServer, key: str
+) -> None:
+    # Every key starts with a documented prefix: hiding it would garble the hint and tell
+    # which kind of key was given, and it gives nothing of the key away.
+    with BlooioClient(key, base_url=server.base_url) as client:
+        with pytest.raises(BlooioAuthError) as caught:
+            client.list_chats()
+
+    text = str(caught.value)
+    assert "such as bl_live_... or bl_test_..." in text, text
+    runs = {key[i : i + 8] for i in range(len(key) - 7)} - {"bl_live_", "bl_test_"}
+    assert sorted(run for run in runs if run in text) == [], text
+    assert redact(f"{key} and {key[3:11]}", key) == "[redacted] and [redacted]"
+
+
+def test_a_key_that_is_only_a_prefix_is_still_hidden_whole() -> None:
+    assert redact("key=bl_test_ sent", "bl_test_") == "key=[redacted] sent"
 
 
 def test_not_found_is_a_request_error_with_the_api_message(

@@ -31,6 +31,9 @@ PACKAGE_LOGGER = "blooio_dagster"
 REDACTED = "[redacted]"
 #: The shortest run of a secret's characters that is hidden (a whole secret is always hidden).
 MIN_SECRET_RUN = 8
+#: The documented starts of every Blooio key: a run that is one of them gives nothing away, and
+#: hiding it would garble the errors that name them ("such as bl_live_... or bl_test_...").
+PUBLIC_KEY_PREFIXES = frozenset({"bl_live_", "bl_test_"})
 
 
 def chat_ref(chat_id: str) -> str:
@@ -119,11 +122,17 @@ def _replace(text: str, needles: tuple[str, ...]) -> str:
             text = text.replace(needle, REDACTED)
             continue
         runs = {needle[i : i + MIN_SECRET_RUN] for i in range(len(needle) - MIN_SECRET_RUN + 1)}
+        prefixes = (runs & PUBLIC_KEY_PREFIXES) - {needle}
+        runs -= prefixes
         if not any(run in text for run in runs):
             continue
         hidden = [False] * len(text)
         for start in range(len(text) - MIN_SECRET_RUN + 1):
             if text[start : start + MIN_SECRET_RUN] in runs:
+                hidden[start : start + MIN_SECRET_RUN] = [True] * MIN_SECRET_RUN
+        # A prefix followed by the key's own characters is hidden with them; alone, it stays.
+        for start in range(len(text) - MIN_SECRET_RUN):
+            if text[start : start + MIN_SECRET_RUN] in prefixes and hidden[start + 1]:
                 hidden[start : start + MIN_SECRET_RUN] = [True] * MIN_SECRET_RUN
         pieces: list[str] = []
         for start, char in enumerate(text):
