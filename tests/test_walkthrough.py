@@ -26,6 +26,7 @@ from tests.dg_project import defs_folder, dg_project, run_dg
 
 REPO = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
+RECIPES = "### Backfills from the command line"
 
 # Needs the example project's packages (DuckDB), which the floor environment has.
 pytestmark = [pytest.mark.duckdb, pytest.mark.dg, pytest.mark.make, pytest.mark.long]
@@ -51,12 +52,20 @@ def clone(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def exported_server(clone: Path) -> Iterator[dict[str, str]]:
-    """``python -m blooio_dagster.testing`` in the clone, and the variables it says to export."""
+    """The README's test server for its recipes, started in the clone as printed (on a free
+    port, and with fewer chats, to be quick), and the variables it says to export."""
+    setup, _ = readme_blocks(clone, RECIPES)
+    server = shlex.split(setup[0])
+    assert server[:3] == [".venv/bin/python", "-m", "blooio_dagster.testing"], setup
+    assert "source .venv/bin/activate" in setup, setup
+    printed = dict(re.findall(r"(BLOOIO_API_KEY|BLOOIO_BASE_URL)=(\S+)", "\n".join(setup)))
+    assert printed == {
+        "BLOOIO_API_KEY": "bl_test_local",
+        "BLOOIO_BASE_URL": "http://127.0.0.1:8787/v2/api",
+    }, setup
+    assert "export DAGSTER_HOME=$PWD/example_project/dagster_home" in setup, setup
     process = subprocess.Popen(
-        [
-            *[sys.executable, "-m", "blooio_dagster.testing", "--port", "0", "--chats", "300"],
-            *["--profile", "support", "--now", "2026-03-10T15:00"],
-        ],
+        [sys.executable, *server[1:], "--port", "0", "--chats", "300"],
         cwd=clone,
         stdout=subprocess.PIPE,
         text=True,
@@ -85,12 +94,18 @@ def run(command: list[str], cwd: Path, env: dict[str, str], timeout: float = 300
     return output
 
 
-def readme_block(clone: Path, heading: str) -> list[str]:
-    """The commands of the first ``sh`` block after ``heading`` in the clone's README."""
+def readme_blocks(clone: Path, heading: str) -> list[list[str]]:
+    """The commands of each ``sh`` block in the clone's README under ``heading``, up to the
+    next heading."""
     readme = (clone / "README.md").read_text()
-    block = re.search(r"```sh\n(.*?)```", readme[readme.index(heading) :], re.S)
-    assert block is not None, f"no sh block after {heading!r}"
-    return [line for line in block.group(1).splitlines() if line and not line.startswith("#")]
+    section = readme[readme.index(heading) + len(heading) :]
+    section = re.split(r"^#{2,4} ", section, maxsplit=1, flags=re.M)[0]  # not sh comments
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert blocks, f"no sh block under {heading!r}"
+    return [
+        [line for line in block.splitlines() if line and not line.startswith("#")]
+        for block in blocks
+    ]
 
 
 def stored_days(database: Path, table: str, column: str) -> list[str]:
@@ -169,7 +184,7 @@ def test_a_new_users_first_hour(
 
     # 1. The quick start's first command. The clone reuses this checkout's environment, which
     #    `make` would have built from the same pyproject.toml and constraints.
-    assert readme_block(clone, "## Quick start")[0].startswith("make demo"), "README changed"
+    assert readme_blocks(clone, "## Quick start")[0][0].startswith("make demo"), "README changed"
     #    Stored where `make screenshot` has the demo store, a path relative to where it runs,
     #    so the pictures it takes show no machine's folders.
     from example_project.screenshot import DATABASE
@@ -197,7 +212,7 @@ def test_a_new_users_first_hour(
     # 2. The README's recipes, exactly as printed, against the server whose lines were exported.
     database = tmp_path / "warehouse.duckdb"
     user_env = env | exported_server | {"BLOOIO_EXAMPLE_DATABASE": str(database)}
-    backfill, one_table, current = readme_block(clone, "### Backfills from the command line")
+    _, (backfill, one_table, current) = readme_blocks(clone, RECIPES)
     for command in (one_table, backfill, current):
         words = shlex.split(command)
         assert words[0] == "dagster", command
