@@ -417,6 +417,28 @@ def test_base_urls_with_spaces_userinfo_query_or_fragment_are_refused(
         assert secret not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "base_url", ["127.0.0.1:8787/v2/api", "localhost:8787", "proxy.example.com/v2/api"]
+)
+def test_an_address_without_a_scheme_is_told_to_start_with_one(base_url: str) -> None:
+    with pytest.raises(BlooioConfigError) as caught:
+        BlooioClient(KEY, base_url=base_url)
+
+    text = str(caught.value)
+    assert "got an address without a scheme" in text, text
+    assert "start it with https://, or with http:// for a server on this machine" in text, text
+    assert base_url.split("/")[0] not in text, text
+
+
+def test_a_value_that_names_no_host_gets_no_scheme_advice() -> None:
+    with pytest.raises(BlooioConfigError) as caught:
+        BlooioClient(KEY, base_url="bl_live_s3cretkeyvalue")
+
+    text = str(caught.value)
+    assert "got a value that is not one (not shown, as it may be a secret)" in text, text
+    assert "s3cret" not in text, text
+
+
 def test_a_closed_client_raises_a_blooio_error_saying_so() -> None:
     client = mock_client(lambda request: httpx.Response(200, json=page([])))
     client.get_chats_page(limit=1, offset=0)

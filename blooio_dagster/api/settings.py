@@ -213,6 +213,12 @@ def _check_base_url(value: object) -> None:
         got = "a value that is not one (not shown, as it may be a secret)"
         if not isinstance(value, str):
             got = f"a value of type {type(value).__name__}"
+        elif base_url and "://" not in base_url and _has_a_host(f"http://{base_url}"):
+            got = (
+                "an address without a scheme (not shown, as it may be a secret): start it "
+                "with https://, or with http:// for a server on this machine such as the "
+                "bundled test server"
+            )
         raise BlooioConfigError(f"base_url must be an http(s) URL {example}, got {got}.")
     shown = shown_url(base_url)
     for mark, part in (("?", "a query string"), ("#", "a fragment")):
@@ -233,6 +239,16 @@ def _check_base_url(value: object) -> None:
             "API key in clear text. Use https, or http only to a loopback address (127.0.0.1, "
             "localhost, ::1) such as the bundled test server."
         )
+
+
+def _has_a_host(url: str) -> bool:
+    """Whether ``url`` names a host a request could go to: a name with a dot, ``localhost``
+    or an IP address (an API key put in base_url by mistake names none)."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return bool(host) and ("." in host or ":" in host or host == "localhost")
 
 
 def _check_api_key(value: object) -> None:
