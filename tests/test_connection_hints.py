@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 
+import httpx
 import pytest
 
 from blooio_dagster import BlooioClient, BlooioConnectionError
+from blooio_dagster.api.retry import is_retryable_exception, tls_failure
+from tests.conftest import ServerFactory
 from tests.raw_server import Connection, RawServer
 
 
@@ -57,3 +61,40 @@ def test_an_api_that_never_answers_is_a_timeout_with_the_timeout_hint() -> None:
     assert "No answer came within timeout=0.5s" in message, message
     assert "raise timeout" in message, message
     assert "Nothing is listening" not in message, message
+
+
+def test_https_to_a_plain_http_server_fails_at_once_and_says_to_use_http(
+    start_server: ServerFactory,
+) -> None:
+    server = start_server(chats=10, seed=1)
+    base_url = server.base_url.replace("http://", "https://")
+
+    with (
+        BlooioClient(server.api_key, base_url=base_url, max_retries=5) as client,
+        pytest.raises(BlooioConnectionError) as caught,
+    ):
+        client.get_chats_page(limit=200, offset=0)
+
+    assert caught.value.attempts == 1, "a TLS handshake with plain HTTP fails the same each time"
+    message = str(caught.value)
+    assert message.startswith(f"Could not reach Blooio at {base_url} after 1 attempt"), message
+    assert "answers plain HTTP, not https" in message, message
+    assert "start base_url (BLOOIO_BASE_URL) with http://" in message, message
+    assert server.requests == [], "no request reached the server as HTTP"
+
+
+@pytest.mark.parametrize(
+    ("cause", "kind"),
+    [
+        (ssl.SSLCertVerificationError("certificate verify failed"), "certificate"),
+        (ssl.SSLError(1, "[SSL: UNEXPECTED_EOF_WHILE_READING]"), None),
+        (ConnectionResetError(), None),
+    ],
+)
+def test_only_tls_failures_no_attempt_mends_are_not_retried(
+    cause: BaseException, kind: str | None
+) -> None:
+    error = httpx.ConnectError("handshake failed")
+    error.__cause__ = cause
+
+    assert (tls_failure(error), is_retryable_exception(error)) == (kind, kind is None)

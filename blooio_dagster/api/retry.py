@@ -1,7 +1,8 @@
 """When to retry a Blooio request, and how long to wait before the next attempt.
 
 Connection errors, timeouts, protocol errors, bodies cut off or not decodable, 408, 429 and
-5xx are transient; every other 4xx is the caller's mistake and is never retried. Waits grow
+5xx are transient; every other 4xx is the caller's mistake and is never retried, and so are
+TLS failures no attempt mends (plain HTTP answering https, a certificate not trusted). Waits grow
 exponentially with jitter, or follow the server's ``Retry-After``.
 Why: docs/design.md, section "The send loop: retries, pacing, concurrency, redaction".
 """
@@ -9,8 +10,9 @@ Why: docs/design.md, section "The send loop: retries, pacing, concurrency, redac
 from __future__ import annotations
 
 import random
+import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -34,10 +36,34 @@ def is_retryable_exception(exc: BaseException) -> bool:
     ``httpx.TransportError`` covers refused and reset connections, timeouts, a server that
     closed the connection mid-response and malformed heads (protocol errors);
     ``httpx.DecodingError`` a body that does not decode as its ``Content-Encoding`` says
-    (a proxy or server fault that the next attempt may not repeat). Every other error
-    (``httpx.InvalidURL``, a stream used wrongly) fails at once.
+    (a proxy or server fault that the next attempt may not repeat). A TLS failure that
+    :func:`tls_failure` names fails at once, as does every other error (``httpx.InvalidURL``,
+    a stream used wrongly).
     """
-    return isinstance(exc, httpx.TransportError | httpx.DecodingError)
+    return isinstance(exc, httpx.TransportError | httpx.DecodingError) and not tls_failure(exc)
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or during, innermost last."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def tls_failure(exc: BaseException) -> str | None:
+    """``"plain_http"`` when an https request reached a server that answers plain HTTP,
+    ``"certificate"`` when the server's certificate is not trusted here; ``None`` otherwise.
+    Neither changes from one attempt to the next."""
+    for cause in causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return "certificate"
+        if (
+            isinstance(cause, ssl.SSLError)
+            and getattr(cause, "reason", None) == "WRONG_VERSION_NUMBER"
+        ):
+            return "plain_http"
+    return None
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:

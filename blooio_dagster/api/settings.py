@@ -248,7 +248,7 @@ def _has_a_host(url: str) -> bool:
         host = urlsplit(url).hostname
     except ValueError:
         return False
-    return bool(host) and ("." in host or ":" in host or host == "localhost")
+    return host is not None and ("." in host or ":" in host or host == "localhost")
 
 
 def _check_api_key(value: object) -> None:

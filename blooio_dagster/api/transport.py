@@ -47,9 +47,11 @@ from blooio_dagster.api.pacing import RequestPacer
 from blooio_dagster.api.redaction import REDACTED, hide_in_logs, redact, show_in_logs
 from blooio_dagster.api.retry import (
     backoff_seconds,
+    causes,
     is_retryable_exception,
     is_retryable_status,
     retry_after_seconds,
+    tls_failure,
 )
 from blooio_dagster.api.wording import counted, every_attempt
 
@@ -289,6 +291,18 @@ class Transport:
                 f"No answer came within timeout={self.timeout:g}s: check the network, or raise "
                 "timeout if the API is slow."
             )
+        tls = tls_failure(exc)
+        if tls == "plain_http":
+            return (
+                "The server there answers plain HTTP, not https: for a server on this machine, "
+                "such as the bundled one, start base_url (BLOOIO_BASE_URL) with http://."
+            )
+        if tls == "certificate":
+            return (
+                "The server's TLS certificate is not trusted here: check the host in base_url "
+                "(BLOOIO_BASE_URL); behind a proxy that inspects TLS, point SSL_CERT_FILE at "
+                "its certificate authority."
+            )
         if not _refused(exc):
             return None
         if self._loopback:
@@ -377,12 +391,10 @@ class _Failure:
 
 def _refused(exc: BaseException) -> bool:
     """Whether a connection failed because the host refused it (nothing listening)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(
+        isinstance(cause, ConnectionRefusedError) or "Connection refused" in str(cause)
+        for cause in causes(exc)
+    )
 
 
 @dataclass(frozen=True)
