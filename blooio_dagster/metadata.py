@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from blooio_dagster.api.wording import counted
 from blooio_dagster.dagster_schema import table_schema
 from blooio_dagster.tables.catalogue import TIME, Column
 
@@ -75,8 +76,19 @@ def output_metadata(
             per_day = {"dagster/row_count": counts.get(key, 0)}
             per_day |= dict((table.day_figures or {}).get(key, {}))
             context.add_asset_metadata(per_day, asset_key=table.key, partition_key=key)
+        daily = [counts.get(key, 0) for key in keys]
+        context.log.info(
+            f"{table.key.to_user_string()}: {counted(len(table.frame), 'row')} over "
+            f"{counted(len(keys), 'day')} ({keys[0]} to {keys[-1]}), {min(daily):,} to "
+            f"{max(daily):,} a day, handed to the IO manager to store."
+        )
         return metadata
     metadata["dagster/row_count"] = len(table.frame)
+    day = f" for {keys[0]}" if keys else ""
+    context.log.info(
+        f"{table.key.to_user_string()}: {counted(len(table.frame), 'row')}{day}, handed to "
+        "the IO manager to store."
+    )
     if keys and table.day_figures:
         metadata |= dict(table.day_figures.get(keys[0], {}))
     metadata |= dict(figures or {})

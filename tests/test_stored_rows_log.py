@@ -1,0 +1,72 @@
+"""Each table says in the run's log how many rows it hands to the IO manager, and for which
+days: a run from the command line shows what it stored without opening the metadata."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from blooio_dagster import BlooioResource, build_blooio_assets
+from tests.conftest import FIXED_NOW, ServerFactory
+
+DAYS = [(FIXED_NOW.date() - timedelta(days=n)).isoformat() for n in (3, 2, 1)]
+
+
+def logged(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance) -> list[str]:
+    return [
+        entry.user_message
+        for entry in instance.all_logs(result.run_id)
+        if "handed to the IO manager" in entry.user_message
+    ]
+
+
+@pytest.mark.parametrize("span", ["a day", "a range"])
+def test_each_table_logs_its_rows_and_days(
+    start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch, span: str
+) -> None:
+    server = start_server(chats=300, seed=83)
+    monkeypatch.setenv("BLOOIO_TEST_KEY", server.api_key)
+    assets = build_blooio_assets(start_date="2025-01-01")
+    resources = {
+        "blooio": BlooioResource(api_key=dg.EnvVar("BLOOIO_TEST_KEY"), base_url=server.base_url),
+        "io_manager": dg.InMemoryIOManager(),  # type: ignore[no-untyped-call]
+    }
+    days = DAYS if span == "a range" else DAYS[-1:]
+    tags = {}
+    if len(days) > 1:
+        tags = {
+            "dagster/asset_partition_range_start": days[0],
+            "dagster/asset_partition_range_end": days[-1],
+        }
+    instance = dg.DagsterInstance.ephemeral()
+
+    result = dg.materialize(
+        assets,
+        selection=[dg.AssetKey(["blooio", "chats"])],
+        partition_key=days[0] if len(days) == 1 else None,
+        tags=tags,
+        resources=resources,
+        instance=instance,
+    )
+
+    (line,) = logged(result, instance)
+    stored = result.asset_value(dg.AssetKey(["blooio", "chats"]))
+    assert isinstance(stored, pd.DataFrame)
+    rows = f"{len(stored):,} row{'' if len(stored) == 1 else 's'}"
+    if span == "a day":
+        assert line == f"blooio/chats: {rows} for {days[0]}, handed to the IO manager to store."
+    else:
+        found = re.fullmatch(
+            rf"blooio/chats: {rows} over 3 days \({days[0]} to {days[-1]}\), (\d+) to (\d+) a "
+            r"day, handed to the IO manager to store\.",
+            line,
+        )
+        assert found is not None, line
+        per_day = stored["last_message_time"].dt.strftime("%Y-%m-%d").value_counts()
+        daily = [int(per_day.get(day, 0)) for day in days]
+        assert [int(found[1]), int(found[2])] == [min(daily), max(daily)], (line, daily)
+    assert len(stored) > 0, "the days have chats"
