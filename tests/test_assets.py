@@ -581,6 +581,7 @@ def test_the_schedule_runs_the_latest_complete_day(
     [
         ({"timezone": "Mars/Olympus"}, "not an IANA time zone name"),
         ({"start_date": "yesterday"}, "start_date 'yesterday' is not a date"),
+        ({"start_date": "2025-13-01"}, "'2025-01-01' .year-month-day.: month must be in 1..12"),
         ({"key_prefix": ""}, "key_prefix must be a non-empty name"),
         ({"partition_expr": "last_message_time"}, "must contain {column}"),
         ({"reply_sla": timedelta(0)}, "reply_sla in Python. must be a length of time above 0"),

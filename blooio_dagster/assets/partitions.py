@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warnings
 import zoneinfo
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import dagster as dg
@@ -39,6 +39,14 @@ def blooio_partitions(
             f"timezone {timezone!r} is not an IANA time zone name such as 'UTC' or "
             "'America/New_York'."
         ) from None
+    if isinstance(start_date, str):
+        try:
+            date.fromisoformat(start_date)
+        except ValueError as exc:
+            raise dg.DagsterInvalidDefinitionError(
+                f"start_date {start_date!r} is not a date such as '2025-01-01' (year-month-day): "
+                f"{exc}."
+            ) from None
     try:
         return dg.DailyPartitionsDefinition(start_date=start_date, timezone=timezone)
     except (ValueError, dg.DagsterInvalidDefinitionError) as exc:
