@@ -21,7 +21,12 @@ from blooio_dagster.assets.partitions import (
     refuse_a_changed_timezone,
     refuse_ranges_the_io_manager_cannot_store,
 )
-from blooio_dagster.assets.reporting import crawl_figures, crawl_summary, progress_logger
+from blooio_dagster.assets.reporting import (
+    crawl_figures,
+    crawl_summary,
+    messages_progress_logger,
+    progress_logger,
+)
 from blooio_dagster.assets.settings import Build, op_name, stored_columns
 from blooio_dagster.checks import (
     no_future_times_result,
@@ -89,7 +94,7 @@ def api_tables_asset(build: Build) -> dg.AssetsDefinition:
             cutoff = reply_cutoff(context, clocks, chats, started, window)
             history = None
             if wanted & {MESSAGES, REPLY_TIMES}:
-                history, read = _read_messages(client, chats, window, cutoff.at)
+                history, read = _read_messages(context, client, chats, window, cutoff.at)
                 figures |= read
         record_run_figures(context, figures)
         # Every output is computed before the first is yielded, so a run that fails on
@@ -175,7 +180,11 @@ def _in_window(frame: pd.DataFrame, column: str, window: dg.TimeWindow | None) -
 
 
 def _read_messages(
-    client: BlooioClient, chats: pd.DataFrame, window: dg.TimeWindow | None, as_of: datetime
+    context: dg.AssetExecutionContext,
+    client: BlooioClient,
+    chats: pd.DataFrame,
+    window: dg.TimeWindow | None,
+    as_of: datetime,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The messages of the chats active in the window (or of all chats), up to ``as_of``.
 
@@ -185,7 +194,11 @@ def _read_messages(
     active = chats if window is None else chats[chats["last_message_time"] >= window.start]
     ids = active["chat_id"].tolist()
     fetched = client.fetch_messages(
-        ids, since=window.start if window else None, until=as_of, preceding=True
+        ids,
+        since=window.start if window else None,
+        until=as_of,
+        preceding=True,
+        on_progress=messages_progress_logger(context),
     )
     figures = {
         "message_chats": len(ids),

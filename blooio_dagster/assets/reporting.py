@@ -1,20 +1,24 @@
-"""What a crawl tells its run: progress lines while it reads, a summary line, the run's figures."""
+"""What a crawl tells its run: progress lines while it reads the chat list and the messages, a
+summary line, the run's figures."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 
 from blooio_dagster.api.wording import counted
+from blooio_dagster.crawl.fanout import MessagesProgress
 from blooio_dagster.crawl.reading import CrawlProgress
 from blooio_dagster.crawl.result import ChatCrawlResult
 
-#: Seconds between progress lines while a crawl runs.
+#: Seconds between progress lines while a crawl or a messages read runs.
 PROGRESS_EVERY_SECONDS = 5.0
+
+P = TypeVar("P")
 
 
 def crawl_figures(result: ChatCrawlResult) -> dict[str, Any]:
@@ -51,16 +55,8 @@ def progress_logger(
     context: dg.AssetExecutionContext, *, estimate: bool
 ) -> Callable[[CrawlProgress], None]:
     """A callback that logs crawl progress at most every few seconds (from worker threads)."""
-    lock = threading.Lock()
-    last = time.monotonic()
 
     def report(progress: CrawlProgress) -> None:
-        nonlocal last
-        with lock:
-            now = time.monotonic()
-            if now - last < PROGRESS_EVERY_SECONDS:
-                return
-            last = now
         pages = counted(progress.pages, "page")
         if estimate and progress.pages_expected:
             pages += f" of about {progress.pages_expected:,}"
@@ -71,4 +67,40 @@ def progress_logger(
             f"{progress.chats_per_second:,.0f} chats/s{eta}"
         )
 
-    return report
+    return _every_few_seconds(report)
+
+
+def messages_progress_logger(
+    context: dg.AssetExecutionContext,
+) -> Callable[[MessagesProgress], None]:
+    """A callback that logs how far the messages read has come, at most every few seconds."""
+
+    def report(progress: MessagesProgress) -> None:
+        rate = progress.chats_done / progress.elapsed_seconds if progress.elapsed_seconds else 0
+        left = (progress.chats_total - progress.chats_done) / rate if rate else None
+        eta = f", about {left:.0f}s left" if left is not None else ""
+        context.log.info(
+            f"Blooio messages: {progress.chats_done:,} of "
+            f"{counted(progress.chats_total, 'chat')} read, "
+            f"{counted(progress.messages, 'message')} in "
+            f"{counted(progress.requests, 'request')}{eta}"
+        )
+
+    return _every_few_seconds(report)
+
+
+def _every_few_seconds(report: Callable[[P], None]) -> Callable[[P], None]:
+    """``report``, called at most every :data:`PROGRESS_EVERY_SECONDS` (from any thread)."""
+    lock = threading.Lock()
+    last = time.monotonic()
+
+    def throttled(progress: P) -> None:
+        nonlocal last
+        with lock:
+            now = time.monotonic()
+            if now - last < PROGRESS_EVERY_SECONDS:
+                return
+            last = now
+        report(progress)
+
+    return throttled

@@ -1,5 +1,5 @@
-"""Each table says in the run's log how many rows it hands to the IO manager, and for which
-days: a run from the command line shows what it stored without opening the metadata."""
+"""What a run says in its log, for a user watching it from the command line: each table's rows
+handed to the IO manager and for which days, and how far a long messages read has come."""
 
 from __future__ import annotations
 
@@ -70,3 +70,44 @@ def test_each_table_logs_its_rows_and_days(
         daily = [int(per_day.get(day, 0)) for day in days]
         assert [int(found[1]), int(found[2])] == [min(daily), max(daily)], (line, daily)
     assert len(stored) > 0, "the days have chats"
+
+
+def test_a_long_messages_read_logs_its_progress(
+    start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import blooio_dagster.assets.reporting as reporting
+
+    # With the interval at 0, every chat read logs a line; the last one counts them all.
+    monkeypatch.setattr(reporting, "PROGRESS_EVERY_SECONDS", 0.0)
+    server = start_server(chats=300, seed=84)
+    monkeypatch.setenv("BLOOIO_TEST_KEY", server.api_key)
+    assets = build_blooio_assets(start_date="2025-01-01")
+    resources = {
+        "blooio": BlooioResource(api_key=dg.EnvVar("BLOOIO_TEST_KEY"), base_url=server.base_url),
+        "io_manager": dg.InMemoryIOManager(),  # type: ignore[no-untyped-call]
+    }
+    instance = dg.DagsterInstance.ephemeral()
+
+    result = dg.materialize(
+        assets,
+        selection=[dg.AssetKey(["blooio", "messages"])],
+        partition_key=DAYS[-1],
+        resources=resources,
+        instance=instance,
+    )
+
+    lines = [
+        entry.user_message
+        for entry in instance.all_logs(result.run_id)
+        if entry.user_message.startswith("Blooio messages:")
+    ]
+    chats = result.asset_value(dg.AssetKey(["blooio", "messages"]))["chat_id"].nunique()
+    assert len(lines) >= chats > 0, lines
+    # Worker threads log as they finish, so the lines may come slightly out of order.
+    shape = re.compile(
+        r"Blooio messages: ([\d,]+) of ([\d,]+) chats? read, [\d,]+ messages? in [\d,]+ "
+        r"requests?(, about \d+s left)?"
+    )
+    parsed = [shape.fullmatch(line) for line in lines]
+    assert [line for line, done in zip(lines, parsed, strict=True) if done is None] == []
+    assert any(done is not None and done[1] == done[2] for done in parsed), lines[-3:]
