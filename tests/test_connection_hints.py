@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from blooio_dagster import BlooioClient, BlooioConnectionError
+from blooio_dagster.api import transport
 from blooio_dagster.api.retry import is_retryable_exception, tls_failure
 from tests.conftest import ServerFactory
 from tests.raw_server import Connection, RawServer
@@ -98,3 +99,23 @@ def test_only_tls_failures_no_attempt_mends_are_not_retried(
     error.__cause__ = cause
 
     assert (tls_failure(error), is_retryable_exception(error)) == (kind, kind is None)
+
+
+@pytest.mark.parametrize("default", [False, True])
+def test_a_host_that_does_not_resolve_says_so_and_when_it_is_the_default(
+    monkeypatch: pytest.MonkeyPatch, default: bool
+) -> None:
+    # .invalid never resolves (RFC 2606), with or without a network.
+    base_url = "https://blooio-api.invalid/v2/api"
+    if default:
+        monkeypatch.setattr(transport, "DEFAULT_BASE_URL", base_url)
+
+    with (
+        BlooioClient("bl_test_dnscheck0001", base_url=base_url, max_retries=0) as client,
+        pytest.raises(BlooioConnectionError) as caught,
+    ):
+        client.get_chats_page(limit=200, offset=0)
+
+    message = str(caught.value)
+    assert "The host name in base_url could not be resolved" in message, message
+    assert ("export the BLOOIO_BASE_URL it prints" in message) == default, message

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 import weakref
@@ -53,6 +54,7 @@ from blooio_dagster.api.retry import (
     retry_after_seconds,
     tls_failure,
 )
+from blooio_dagster.api.settings import DEFAULT_BASE_URL
 from blooio_dagster.api.wording import counted, every_attempt
 
 logger = logging.getLogger("blooio_dagster")
@@ -303,6 +305,17 @@ class Transport:
                 "(BLOOIO_BASE_URL); behind a proxy that inspects TLS, point SSL_CERT_FILE at "
                 "its certificate authority."
             )
+        if _unresolved(exc):
+            hint = (
+                "The host name in base_url could not be resolved: check its spelling "
+                "(BLOOIO_BASE_URL) and this machine's DNS."
+            )
+            if self.base_url.rstrip("/") == DEFAULT_BASE_URL:
+                hint += (
+                    " base_url is Blooio's own API, the default when BLOOIO_BASE_URL is unset: "
+                    "to use the bundled test server, export the BLOOIO_BASE_URL it prints."
+                )
+            return hint
         if not _refused(exc):
             return None
         if self._loopback:
@@ -387,6 +400,16 @@ class _Failure:
                 offset,
             )
         return BlooioConnectionError(attempts, base_url, self.description, self.hint)
+
+
+def _unresolved(exc: BaseException) -> bool:
+    """Whether a connection failed because the host name could not be resolved."""
+    return any(
+        isinstance(cause, socket.gaierror)
+        or "Name or service not known" in str(cause)
+        or "nodename nor servname" in str(cause)
+        for cause in causes(exc)
+    )
 
 
 def _refused(exc: BaseException) -> bool:
