@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import dagster as dg
 import httpx
 import pytest
 from hypothesis import Phase, settings
 
-from blooio_dagster import BlooioClient
+from blooio_dagster import BlooioClient, BlooioResource
 from blooio_dagster.testing import BlooioTestServer
 
 ServerFactory = Callable[..., BlooioTestServer]
@@ -167,3 +168,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             yellow=True,
             bold=True,
         )
+
+
+def in_memory_resources(
+    server: BlooioTestServer, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, object]:
+    """The resources of a run against ``server`` that keeps its tables in memory: the key
+    read from an environment variable, as users are told to (no literal-key warning)."""
+    monkeypatch.setenv("BLOOIO_TEST_KEY", server.api_key)
+    return {
+        "blooio": BlooioResource(api_key=dg.EnvVar("BLOOIO_TEST_KEY"), base_url=server.base_url),
+        "io_manager": dg.InMemoryIOManager(),  # type: ignore[no-untyped-call]
+    }

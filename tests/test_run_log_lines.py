@@ -10,8 +10,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from blooio_dagster import BlooioResource, build_blooio_assets
-from tests.conftest import FIXED_NOW, ServerFactory
+from blooio_dagster import build_blooio_assets
+from tests.conftest import FIXED_NOW, ServerFactory, in_memory_resources
 
 DAYS = [(FIXED_NOW.date() - timedelta(days=n)).isoformat() for n in (3, 2, 1)]
 
@@ -29,12 +29,8 @@ def test_each_table_logs_its_rows_and_days(
     start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch, span: str
 ) -> None:
     server = start_server(chats=300, seed=83)
-    monkeypatch.setenv("BLOOIO_TEST_KEY", server.api_key)
     assets = build_blooio_assets(start_date="2025-01-01")
-    resources = {
-        "blooio": BlooioResource(api_key=dg.EnvVar("BLOOIO_TEST_KEY"), base_url=server.base_url),
-        "io_manager": dg.InMemoryIOManager(),  # type: ignore[no-untyped-call]
-    }
+    resources = in_memory_resources(server, monkeypatch)
     days = DAYS if span == "a range" else DAYS[-1:]
     tags = {}
     if len(days) > 1:
@@ -80,12 +76,8 @@ def test_a_long_messages_read_logs_its_progress(
     # With the interval at 0, every chat read logs a line; the last one counts them all.
     monkeypatch.setattr(reporting, "PROGRESS_EVERY_SECONDS", 0.0)
     server = start_server(chats=300, seed=84)
-    monkeypatch.setenv("BLOOIO_TEST_KEY", server.api_key)
     assets = build_blooio_assets(start_date="2025-01-01")
-    resources = {
-        "blooio": BlooioResource(api_key=dg.EnvVar("BLOOIO_TEST_KEY"), base_url=server.base_url),
-        "io_manager": dg.InMemoryIOManager(),  # type: ignore[no-untyped-call]
-    }
+    resources = in_memory_resources(server, monkeypatch)
     instance = dg.DagsterInstance.ephemeral()
 
     result = dg.materialize(

@@ -13,17 +13,9 @@ import pandas as pd
 import pytest
 
 from blooio_dagster import BlooioResource, DagsterBlooioTranslator, build_blooio_assets
+from blooio_dagster.tables.catalogue import TABLES
 from blooio_dagster.translator import BlooioTableProps
 from tests.conftest import FIXED_NOW, ServerFactory
-
-ALL_TABLES = {
-    "chats",
-    "messages",
-    "reply_times",
-    "chat_response_lag",
-    "response_summary",
-    "current_chats",
-}
 
 
 class WarehouseTranslator(DagsterBlooioTranslator):
@@ -105,6 +97,6 @@ def test_every_table_is_stored_and_read_with_the_translators_io_manager(
 
     stored = {table for action, table in warehouse.calls if action == "stored"}
     loaded = {table for action, table in warehouse.calls if action == "loaded"}
-    assert stored == ALL_TABLES, warehouse.calls
+    assert stored == set(TABLES), warehouse.calls
     assert loaded >= {"chat_response_lag", "reply_times"}, warehouse.calls
     assert len(warehouse.frames["chats", (day,)]) > 0, "the day has chats"

@@ -14,9 +14,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from blooio_dagster import BlooioResource, build_blooio_assets
+from blooio_dagster import build_blooio_assets
 from blooio_dagster.tables.reply_cutoff import CLOCK_TOLERANCE, waits_measured_at
-from tests.conftest import FIXED_NOW, FIXED_NOW_MS, FakeClock, ServerFactory
+from tests.conftest import FIXED_NOW, FIXED_NOW_MS, FakeClock, ServerFactory, in_memory_resources
 
 DAY = (FIXED_NOW - timedelta(days=1)).date().isoformat()
 SECOND = timedelta(seconds=1)
@@ -27,12 +27,8 @@ def test_a_machine_clock_off_by_hours_does_not_move_the_waits(
     start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch, machine_off_by: timedelta
 ) -> None:
     server = start_server(chats=300, seed=81, clock=FakeClock(FIXED_NOW_MS / 1000))
-    monkeypatch.setenv("BLOOIO_TEST_KEY", server.api_key)
     assets = build_blooio_assets(start_date="2025-01-01", clock=lambda: FIXED_NOW + machine_off_by)
-    resources = {
-        "blooio": BlooioResource(api_key=dg.EnvVar("BLOOIO_TEST_KEY"), base_url=server.base_url),
-        "io_manager": dg.InMemoryIOManager(),  # type: ignore[no-untyped-call]
-    }
+    resources = in_memory_resources(server, monkeypatch)
     keys = {name: dg.AssetKey(["blooio", name]) for name in ("chats", "chat_response_lag")}
 
     day = dg.materialize(
@@ -94,12 +90,8 @@ def test_an_api_clock_ahead_with_its_data_is_still_refused_by_this_machines(
     # API's clock, but a time more than a day after this machine's is refused all the same.
     ahead_ms = FIXED_NOW_MS + 2 * 86_400_000
     server = start_server(chats=300, seed=82, now=ahead_ms, clock=FakeClock(ahead_ms / 1000))
-    monkeypatch.setenv("BLOOIO_TEST_KEY", server.api_key)
     assets = build_blooio_assets(start_date="2025-01-01", clock=lambda: FIXED_NOW)
-    resources = {
-        "blooio": BlooioResource(api_key=dg.EnvVar("BLOOIO_TEST_KEY"), base_url=server.base_url),
-        "io_manager": dg.InMemoryIOManager(),  # type: ignore[no-untyped-call]
-    }
+    resources = in_memory_resources(server, monkeypatch)
 
     result = dg.materialize(
         assets,
