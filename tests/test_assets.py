@@ -426,8 +426,8 @@ def test_checks_pass_on_good_data(project: Project) -> None:
 def test_duplicate_ids_fail_the_blocking_check_and_stop_downstream(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import blooio_dagster.assets.api_tables as api_tables
-    import blooio_dagster.assets.current as current
+    # Both the daily tables and current_chats build their chat frame there.
+    import blooio_dagster.assets.clocks as clocks
 
     def duplicating(
         chats: list[dict[str, Any]], fetched_at: datetime | None = None, **checks: Any
@@ -435,8 +435,7 @@ def test_duplicate_ids_fail_the_blocking_check_and_stop_downstream(
         frame = chats_to_frame(chats, fetched_at, **checks)
         return pd.concat([frame, frame.tail(2)], ignore_index=True)  # the oldest: in the day
 
-    monkeypatch.setattr(api_tables, "chats_to_frame", duplicating)
-    monkeypatch.setattr(current, "chats_to_frame", duplicating)
+    monkeypatch.setattr(clocks, "chats_to_frame", duplicating)
     (day,) = project.days(1)
 
     result = project.run(day, raise_on_error=False)

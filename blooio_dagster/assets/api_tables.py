@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from blooio_dagster.assets.clocks import api_clocks, reply_cutoff
+from blooio_dagster.assets.clocks import crawled_chats
 from blooio_dagster.assets.partitions import (
     recorded,
     refuse_a_changed_timezone,
@@ -38,9 +38,7 @@ from blooio_dagster.client import BlooioClient
 from blooio_dagster.metadata import TableOutput, output_metadata, record_run_figures
 from blooio_dagster.resources import BlooioResource
 from blooio_dagster.tables.catalogue import API_TABLES, CHATS, DAY_COLUMNS, MESSAGES, REPLY_TIMES
-from blooio_dagster.tables.chats import chats_to_frame
 from blooio_dagster.tables.messages import messages_to_frame
-from blooio_dagster.tables.reply_cutoff import waits_measured_at
 from blooio_dagster.tables.reply_times import reply_times_frame
 from blooio_dagster.translator import asset_outs
 
@@ -82,27 +80,25 @@ def api_tables_asset(build: Build) -> dg.AssetsDefinition:
                 max_missing=blooio.max_missing,
                 on_progress=progress_logger(context, estimate=window is None),
             )
-            clocks = api_clocks(client, result)
-            crawled = build.clock()
-            # Waits are measured by the API's clock; times are checked against this machine's.
-            fetched_at = waits_measured_at(
-                api_clocks=clocks, machine_start=started, machine_end=crawled
+            read = crawled_chats(
+                context, client, result, clock=build.clock, started=started, window=window
             )
-            chats = chats_to_frame(result.chats, fetched_at, checked_against=crawled)
+            chats, cutoff = read.frame, read.cutoff
             figures = crawl_figures(result)
             context.log.info(crawl_summary(result))
-            cutoff = reply_cutoff(context, clocks, chats, started, window)
             history = None
             if wanted & {MESSAGES, REPLY_TIMES}:
-                history, read = _read_messages(context, client, chats, window, cutoff.at)
-                figures |= read
+                history, messages_figures = _read_messages(
+                    context, client, chats, window, cutoff.at
+                )
+                figures |= messages_figures
         record_run_figures(context, figures)
         # Every output is computed before the first is yielded, so a run that fails on
         # any of them stores none: the stored partitions stay as they were.
         events: list[Any] = []
         if CHATS in wanted:
             frame = _in_window(chats, "last_message_time", window)
-            events += _table_output(context, build, CHATS, frame, crawled=crawled)
+            events += _table_output(context, build, CHATS, frame, crawled=read.crawled)
         if MESSAGES in wanted and history is not None:
             frame = _in_window(history, "time_sent", window)
             events += _table_output(context, build, MESSAGES, frame)

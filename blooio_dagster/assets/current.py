@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from blooio_dagster.assets.clocks import api_clocks, reply_cutoff
+from blooio_dagster.assets.clocks import crawled_chats
 from blooio_dagster.assets.partitions import recorded, refuse_a_changed_timezone
 from blooio_dagster.assets.reporting import crawl_summary, progress_logger
 from blooio_dagster.assets.settings import Build, op_name
@@ -20,9 +20,7 @@ from blooio_dagster.checks import unique_ids_result, unique_ids_spec
 from blooio_dagster.metadata import TableOutput, output_metadata
 from blooio_dagster.resources import BlooioResource
 from blooio_dagster.tables.catalogue import CURRENT_CHAT_COLUMNS, CURRENT_CHATS
-from blooio_dagster.tables.chats import chats_to_frame
 from blooio_dagster.tables.metrics import STATUSES, current_chats_frame
-from blooio_dagster.tables.reply_cutoff import waits_measured_at
 from blooio_dagster.translator import asset_outs
 
 
@@ -48,17 +46,12 @@ def current_chats_asset(build: Build) -> dg.AssetsDefinition:
                 max_missing=blooio.max_missing,
                 on_progress=progress_logger(context, estimate=True),
             )
-            clocks = api_clocks(client, result)
-        crawled = build.clock()
-        # Waits are measured by the API's clock; times are checked against this machine's.
-        fetched_at = waits_measured_at(
-            api_clocks=clocks, machine_start=started, machine_end=crawled
-        )
-        chats = chats_to_frame(result.chats, fetched_at, checked_against=crawled)
-        # No replies are looked for here, but the clocks are judged and logged as in the
-        # daily runs: a disagreement moves fetched_at, and so every wait.
-        reply_cutoff(context, clocks, chats, started, None)
-        frame = current_chats_frame(chats)
+            # No replies are looked for here, but the clocks are judged and logged as in the
+            # daily runs: a disagreement moves fetched_at, and so every wait.
+            read = crawled_chats(
+                context, client, result, clock=build.clock, started=started, window=None
+            )
+        frame = current_chats_frame(read.frame)
         context.log.info(crawl_summary(result))
         counts = frame["status"].value_counts()
         figures: dict[str, float] = {s: int(counts.get(s, 0)) for s in STATUSES}
