@@ -35,7 +35,7 @@ def conform(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
     for column in columns:
         series = frame[column.name]
         if column.dtype == TIME:
-            out[column.name] = _instants_utc(series)
+            out[column.name] = utc_instants(series)
         elif column.dtype == DURATION:
             out[column.name] = pd.to_timedelta(series).dt.as_unit("ns")
         elif column.dtype == DATE:
@@ -45,7 +45,7 @@ def conform(frame: pd.DataFrame, columns: Sequence[Column]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def _instants_utc(series: pd.Series) -> pd.Series:
+def utc_instants(series: pd.Series) -> pd.Series:
     """Aware UTC nanosecond times from aware or naive (taken as UTC) times or their strings.
 
     Without ``cache=False``, pandas turns a sample of the values into Python objects to decide

@@ -17,7 +17,7 @@ import pandas as pd
 from blooio_dagster.api.errors import BlooioConfigError
 from blooio_dagster.tables.business_hours import BusinessHours
 from blooio_dagster.tables.catalogue import MESSAGE_COLUMNS, REPLY_TIME_COLUMNS
-from blooio_dagster.tables.dtypes import conform, empty_frame, epoch_ns
+from blooio_dagster.tables.dtypes import conform, empty_frame, epoch_ns, utc_instants
 from blooio_dagster.tables.messages import message_order
 
 __all__ = [
@@ -138,7 +138,7 @@ def turns_started_in(reply_times: pd.DataFrame, start: datetime, end: datetime) 
     first, stop = _aware(start, "start"), _aware(end, "end")
     if stop <= first:
         raise BlooioConfigError(f"end ({stop}) must come after start ({first})")
-    started = pd.to_datetime(reply_times["turn_started_at"], utc=True, cache=False)
+    started = utc_instants(reply_times["turn_started_at"])
     return reply_times[(started >= first) & (started < stop)].reset_index(drop=True)
 
 
